@@ -1,0 +1,62 @@
+// swift-tools-version: 6.1
+// LayerBench: a three-layer transactional engine and the benchmark harness that drives it.
+// Module layout and vocabulary: see DESIGN.md in the shared folder and README.md.
+import PackageDescription
+
+let package = Package(
+    name: "LayerBench",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "layerbench", targets: ["layerbench"]),
+        .library(name: "Storage", targets: ["Storage"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-system.git", from: "1.8.1"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+    ],
+    targets: [
+        // jemalloc, the allocator of the `layerbench` executable (Debian libjemalloc-dev).
+        .systemLibrary(
+            name: "CJemalloc",
+            pkgConfig: "jemalloc",
+            providers: [.apt(["libjemalloc-dev"])]
+        ),
+
+        // L0: MVCC heap, commit log, snapshots, row locks, WAL with group commit, recovery, vacuum.
+        .target(
+            name: "Storage",
+            dependencies: [
+                .product(name: "SystemPackage", package: "swift-system")
+            ]
+        ),
+        .testTarget(
+            name: "StorageTests",
+            dependencies: [
+                "Storage",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ]
+        ),
+
+
+        // The command line: a thin executable over the libraries, linked with jemalloc.
+        .executableTarget(
+            name: "layerbench",
+            dependencies: [
+                "CJemalloc",
+                "Storage",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]
+        ),
+    ]
+)
+
+for target in package.targets where target.type != .system {
+    var settings = target.swiftSettings ?? []
+    settings.append(.enableUpcomingFeature("ExistentialAny"))
+    settings.append(.enableUpcomingFeature("MemberImportVisibility"))
+    target.swiftSettings = settings
+}

@@ -1,0 +1,41 @@
+import Synchronization
+
+/// Two-phase commit at L0, as PostgreSQL's PREPARE TRANSACTION / COMMIT PREPARED: a prepared
+/// transaction is durable, keeps its row locks, survives a crash and waits for a decision.
+extension StorageEngine {
+    /// Prepares `xid`: appends a prepare record and waits until it is durable. Afterwards the
+    /// transaction can only be finished by `commit` (COMMIT PREPARED) or `abortPrepared`.
+    public func prepare(_ xid: TransactionID) async throws(StorageError) {
+        let lsn = try state.withLock { s throws(StorageError) -> LSN in
+            if s.closed { throw StorageError.closed }
+            guard s.active[xid]?.phase == .active else { throw notActive(xid, s) }
+            let lsn = try wal.append(.prepare(xid: xid))
+            s.commitLog.set(xid, .prepared)
+            s.active[xid]?.phase = .prepared
+            s.active[xid]?.wroteWAL = true
+            s.statistics.prepares += 1
+            return lsn
+        }
+        do { try await wal.waitDurable(lsn) } catch { throw (error as? StorageError) ?? .closed }
+    }
+
+    /// Aborts a prepared transaction (ROLLBACK PREPARED), durably: a coordinator that decided
+    /// abort must not find the transaction prepared again after a crash.
+    public func abortPrepared(_ xid: TransactionID) async throws(StorageError) {
+        let lsn = try state.withLock { s throws(StorageError) -> LSN in
+            if s.closed { throw StorageError.closed }
+            guard s.active[xid]?.phase == .prepared else { throw notActive(xid, s) }
+            let lsn = try wal.append(.abort(xid: xid))
+            s.commitLog.set(xid, .aborted)
+            finish(xid, &s)
+            s.statistics.aborts += 1
+            return lsn
+        }
+        do { try await wal.waitDurable(lsn) } catch { throw (error as? StorageError) ?? .closed }
+    }
+
+    /// The transactions prepared here and awaiting a decision (after recovery: the in-doubt ones).
+    public func preparedTransactions() -> [TransactionID] {
+        state.withLock { s in s.active.filter { $0.value.phase == .prepared }.keys.sorted() }
+    }
+}

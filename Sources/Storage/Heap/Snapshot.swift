@@ -1,0 +1,48 @@
+/// A snapshot: which transactions' effects a reader sees (PostgreSQL's `SnapshotData`).
+///
+/// A transaction is visible to the snapshot iff it committed before the snapshot was taken:
+/// its id is below `xmax`, it is not in `inProgress`, and the commit log says committed.
+/// Every id below `xmin` had finished when the snapshot was taken.
+public struct Snapshot: Sendable, Hashable {
+    /// Every transaction with a smaller id had finished when the snapshot was taken.
+    public let xmin: TransactionID
+    /// No transaction with this id or a larger one is visible.
+    public let xmax: TransactionID
+    /// Transactions running (or committing, or prepared) when the snapshot was taken.
+    public let inProgress: Set<TransactionID>
+    /// The transaction that owns the snapshot; its own writes are visible to it.
+    public let owner: TransactionID
+
+    /// Creates a snapshot; the engine takes them, tests build them by hand.
+    public init(xmin: TransactionID, xmax: TransactionID, inProgress: Set<TransactionID>, owner: TransactionID) {
+        self.xmin = xmin
+        self.xmax = xmax
+        self.inProgress = inProgress
+        self.owner = owner
+    }
+
+    /// Whether `xid`'s commit happened before this snapshot, given the commit log's status of it.
+    func committedBefore(_ xid: TransactionID, status: TransactionStatus) -> Bool {
+        guard xid != 0, xid < xmax, status == .committed else { return false }
+        return xid < xmin || !inProgress.contains(xid)
+    }
+
+    /// The visibility rule: a version is visible iff its creator is the owner or committed before
+    /// the snapshot, and its replacer (if any) is neither the owner nor committed before it.
+    func isVisible(
+        xmin versionXmin: TransactionID, xminStatus: TransactionStatus,
+        xmax versionXmax: TransactionID, xmaxStatus: TransactionStatus
+    ) -> Bool {
+        let created = versionXmin == owner || committedBefore(versionXmin, status: xminStatus)
+        guard created else { return false }
+        if versionXmax == 0 { return true }
+        if versionXmax == owner { return false }
+        return !committedBefore(versionXmax, status: xmaxStatus)
+    }
+
+    func isVisible(_ version: TupleVersion, in commitLog: CommitLog) -> Bool {
+        isVisible(
+            xmin: version.xmin, xminStatus: commitLog.status(of: version.xmin),
+            xmax: version.xmax, xmaxStatus: version.xmax == 0 ? .inProgress : commitLog.status(of: version.xmax))
+    }
+}
