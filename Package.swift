@@ -13,6 +13,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-system.git", from: "1.8.1"),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
@@ -35,6 +36,24 @@ let package = Package(
         .testTarget(
             name: "StorageTests",
             dependencies: [
+                "Storage",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ]
+        ),
+
+        // L1: transactions, isolation, locks, sessions, errors, retries, batch commit.
+        .target(
+            name: "Runtime",
+            dependencies: [
+                "Storage",
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]
+        ),
+        .testTarget(
+            name: "RuntimeTests",
+            dependencies: [
+                "Runtime",
                 "Storage",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]

@@ -38,4 +38,14 @@ extension StorageEngine {
     public func preparedTransactions() -> [TransactionID] {
         state.withLock { s in s.active.filter { $0.value.phase == .prepared }.keys.sorted() }
     }
+
+    /// The rows each prepared transaction holds locked (L1 registers them in its lock manager
+    /// after recovery, so waiters queue behind the in-doubt transaction).
+    public func preparedLocks() -> [TransactionID: [AccountID]] {
+        state.withLock { s in
+            var locks: [TransactionID: [AccountID]] = [:]
+            for (xid, txn) in s.active where txn.phase == .prepared { locks[xid] = txn.lockedKeys }
+            return locks
+        }
+    }
 }

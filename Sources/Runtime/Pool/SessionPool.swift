@@ -1,0 +1,364 @@
+import DequeModule
+import Histogram
+import Synchronization
+
+/// Creates, checks and closes the sessions a `SessionPool` hands out: an embedded session for
+/// the in-process engine, a PostgreSQL connection for the postgres backend.
+public protocol SessionFactory: Sendable {
+    /// The session type.
+    associatedtype Session: Sendable
+    /// Opens a new session (`id` is unique within the pool, for logs and tests).
+    func makeSession(id: Int) async throws -> Session
+    /// Whether an idle session still works (a cheap ping).
+    func isHealthy(_ session: Session) async -> Bool
+    /// Closes a session the pool no longer keeps.
+    func close(_ session: Session) async
+}
+
+/// Limits and timeouts of a session pool; each is a bound named in the spec reference.
+public struct PoolOptions: Sendable, Hashable {
+    /// Most sessions open at once (idle + active + being opened).
+    public var maxSize: Int
+    /// Sessions kept open even when idle (opened by `prewarm`).
+    public var minIdle: Int
+    /// How long `acquire` waits for a session before failing with 53300.
+    public var acquireTimeout: Duration
+    /// A session older than this is closed when it is next released or acquired.
+    public var maxLifetime: Duration
+    /// An idle session beyond `minIdle` unused for this long is closed at the next acquire.
+    public var idleTimeout: Duration
+    /// An idle session unused for this long is health-checked before it is handed out.
+    public var healthCheckAfterIdle: Duration
+
+    /// Creates options.
+    public init(
+        maxSize: Int, minIdle: Int = 0, acquireTimeout: Duration = .seconds(5), maxLifetime: Duration = .seconds(1800),
+        idleTimeout: Duration = .seconds(60), healthCheckAfterIdle: Duration = .seconds(1)
+    ) {
+        precondition(maxSize >= 1 && minIdle >= 0 && minIdle <= maxSize, "pool bounds: 0 <= minIdle <= maxSize, maxSize >= 1")
+        self.maxSize = maxSize
+        self.minIdle = minIdle
+        self.acquireTimeout = acquireTimeout
+        self.maxLifetime = maxLifetime
+        self.idleTimeout = idleTimeout
+        self.healthCheckAfterIdle = healthCheckAfterIdle
+    }
+}
+
+/// Counters and gauges of a session pool.
+public struct PoolStatistics: Sendable {
+    /// Sessions open (idle + active + being opened).
+    public var total = 0
+    /// Sessions idle in the pool.
+    public var idle = 0
+    /// Sessions leased out.
+    public var active = 0
+    /// Callers waiting now.
+    public var waiting = 0
+    /// Leases handed out.
+    public var acquires: UInt64 = 0
+    /// Acquires that had to wait.
+    public var waits: UInt64 = 0
+    /// Acquires that failed with 53300 after `acquireTimeout`.
+    public var timeouts: UInt64 = 0
+    /// Acquires cancelled while waiting.
+    public var cancellations: UInt64 = 0
+    /// Sessions opened and closed over the pool's life.
+    public var created: UInt64 = 0
+    /// Sessions closed (expired, idle too long, unhealthy or broken).
+    public var closed: UInt64 = 0
+    /// Health checks that failed.
+    public var unhealthy: UInt64 = 0
+    /// The most sessions ever open at once (never above `maxSize`).
+    public var highWater = 0
+    /// Wait time of acquires that waited, in microseconds.
+    public var waitMicros = Histogram<UInt64>(numberOfSignificantValueDigits: .three)
+}
+
+/// A bounded pool of sessions with fair (FIFO) waiting, acquire timeout and cancellation,
+/// health checks, maximum lifetime and idle timeout.
+///
+/// A released session goes straight to the longest waiter (no barging by newcomers). No lock is
+/// held across an `await`; `withSession` returns the lease on every path (success, error,
+/// cancellation), so no permit leaks.
+public final class SessionPool<Factory: SessionFactory>: Sendable {
+    /// A leased session.
+    public struct Lease: Sendable {
+        /// The session.
+        public let session: Factory.Session
+        let id: Int
+        let createdAt: ContinuousClock.Instant
+    }
+
+    private struct Idle {
+        var lease: Lease
+        var since: ContinuousClock.Instant
+    }
+
+    private struct Waiter {
+        let id: UInt64
+        let continuation: UnsafeContinuation<Lease, any Error>
+    }
+
+    private enum Step { case reuse(Idle), open(Int), wait }
+    private enum Next { case handOff(Waiter), openFor(Waiter, Int), idle, none }
+
+    private struct State {
+        var idle: [Idle] = []
+        var waiters: Deque<Waiter> = []
+        var nextSessionID = 0
+        var nextWaiterID: UInt64 = 0
+        var closed = false
+        var statistics = PoolStatistics()
+    }
+
+    private let factory: Factory
+    /// The pool's bounds.
+    public let options: PoolOptions
+    private let state = Mutex(State())
+
+    /// Creates an empty pool; call `prewarm` to open `minIdle` sessions.
+    public init(factory: Factory, options: PoolOptions) {
+        self.factory = factory
+        self.options = options
+    }
+
+    /// Opens sessions until `minIdle` are open.
+    public func prewarm() async throws {
+        while true {
+            let id = state.withLock { s -> Int? in
+                guard s.statistics.total < options.minIdle else { return nil }
+                return reserveSlot(&s)
+            }
+            guard let id else { return }
+            let lease = try await open(id)
+            release(lease)
+        }
+    }
+
+    /// Runs `body` with a leased session and returns it to the pool afterwards, whatever
+    /// happens. With `discardOnError`, a session whose body threw is closed instead of reused.
+    /// Returns the body's value and the nanoseconds spent waiting for the session.
+    public func withSession<Value: Sendable>(
+        discardOnError: Bool = false, _ body: (Factory.Session) async throws -> Value
+    ) async throws -> (value: Value, waitNanos: UInt64) {
+        let start = ContinuousClock.now
+        let lease = try await acquire()
+        let waited = UInt64(max(0, (ContinuousClock.now - start).nanoseconds))
+        do {
+            let value = try await body(lease.session)
+            release(lease)
+            return (value, waited)
+        } catch {
+            release(lease, discard: discardOnError)
+            throw error
+        }
+    }
+
+    /// Leases a session: an idle one (health-checked if idle a while), a new one if below
+    /// `maxSize`, or the next one released, waiting at most `acquireTimeout` (53300) and
+    /// failing with 57014 if the task is cancelled.
+    public func acquire() async throws -> Lease {
+        while true {
+            var expired: [Lease] = []
+            let step = state.withLock { s -> Step in
+                let now = ContinuousClock.now
+                while let candidate = s.idle.popLast() {
+                    let tooOld = now - candidate.lease.createdAt >= options.maxLifetime
+                    let idleTooLong =
+                        now - candidate.since >= options.idleTimeout && s.statistics.total > options.minIdle
+                    if tooOld || idleTooLong {
+                        expired.append(candidate.lease)
+                        s.statistics.total -= 1
+                        s.statistics.closed += 1
+                        continue
+                    }
+                    s.statistics.active += 1
+                    s.statistics.acquires += 1
+                    updateGauges(&s)
+                    return .reuse(candidate)
+                }
+                if s.statistics.total < options.maxSize {
+                    let id = reserveSlot(&s)
+                    s.statistics.active += 1
+                    s.statistics.acquires += 1
+                    updateGauges(&s)
+                    return .open(id)
+                }
+                return .wait
+            }
+            for lease in expired { await factory.close(lease.session) }
+            switch step {
+            case .reuse(let idle):
+                if ContinuousClock.now - idle.since >= options.healthCheckAfterIdle,
+                    !(await factory.isHealthy(idle.lease.session))
+                {
+                    await factory.close(idle.lease.session)
+                    state.withLock { s in
+                        s.statistics.unhealthy += 1
+                        s.statistics.closed += 1
+                        s.statistics.total -= 1
+                        s.statistics.active -= 1
+                        s.statistics.acquires -= 1
+                        updateGauges(&s)
+                    }
+                    continue
+                }
+                return idle.lease
+            case .open(let id):
+                do { return try await open(id) } catch {
+                    state.withLock { s in
+                        s.statistics.total -= 1
+                        s.statistics.active -= 1
+                        updateGauges(&s)
+                    }
+                    throw error
+                }
+            case .wait:
+                return try await waitForRelease()
+            }
+        }
+    }
+
+    /// Returns a lease. A broken (`discard`) or expired session is closed, and a waiter, if
+    /// any, gets a newly opened one instead; otherwise the session goes to the first waiter or
+    /// back to the idle set.
+    public func release(_ lease: Lease, discard: Bool = false) {
+        let expired = discard || ContinuousClock.now - lease.createdAt >= options.maxLifetime
+        let next = state.withLock { s -> Next in
+            s.statistics.active -= 1
+            if expired {
+                s.statistics.total -= 1
+                s.statistics.closed += 1
+                guard !s.closed, let waiter = s.waiters.popFirst() else {
+                    updateGauges(&s)
+                    return .none
+                }
+                let id = reserveSlot(&s)
+                s.statistics.active += 1
+                s.statistics.acquires += 1
+                updateGauges(&s)
+                return .openFor(waiter, id)
+            }
+            if let waiter = s.waiters.popFirst() {
+                s.statistics.active += 1
+                s.statistics.acquires += 1
+                updateGauges(&s)
+                return .handOff(waiter)
+            }
+            s.idle.append(Idle(lease: lease, since: .now))
+            updateGauges(&s)
+            return .idle
+        }
+        switch next {
+        case .handOff(let waiter): waiter.continuation.resume(returning: lease)
+        case .idle: break
+        case .none, .openFor:
+            let factory = factory
+            Task {
+                await factory.close(lease.session)
+                if case .openFor(let waiter, let id) = next {
+                    do { waiter.continuation.resume(returning: try await self.open(id)) } catch {
+                        self.state.withLock { s in
+                            s.statistics.total -= 1
+                            s.statistics.active -= 1
+                            self.updateGauges(&s)
+                        }
+                        waiter.continuation.resume(throwing: error)
+                    }
+                }
+            }
+        }
+    }
+
+    /// The pool's counters and gauges.
+    public var statistics: PoolStatistics { state.withLock { $0.statistics } }
+
+    /// Closes every idle session; leased ones are closed as they come back. Waiters fail (57P01).
+    public func close() async {
+        let (idle, waiters) = state.withLock { s -> ([Idle], Deque<Waiter>) in
+            s.closed = true
+            defer {
+                s.statistics.total -= s.idle.count
+                s.statistics.closed += UInt64(s.idle.count)
+                s.idle = []
+                s.waiters = []
+                updateGauges(&s)
+            }
+            return (s.idle, s.waiters)
+        }
+        for waiter in waiters {
+            waiter.continuation.resume(throwing: TransactionError(.adminShutdown, "the session pool is closed"))
+        }
+        for entry in idle { await factory.close(entry.lease.session) }
+    }
+
+    // MARK: - Internals
+
+    private func reserveSlot(_ s: inout State) -> Int {
+        s.nextSessionID += 1
+        s.statistics.total += 1
+        s.statistics.created += 1
+        s.statistics.highWater = max(s.statistics.highWater, s.statistics.total)
+        return s.nextSessionID
+    }
+
+    private func updateGauges(_ s: inout State) {
+        s.statistics.idle = s.idle.count
+        s.statistics.waiting = s.waiters.count
+    }
+
+    private func open(_ id: Int) async throws -> Lease {
+        let session = try await factory.makeSession(id: id)
+        return Lease(session: session, id: id, createdAt: .now)
+    }
+
+    private func waitForRelease() async throws -> Lease {
+        let id = state.withLock { s -> UInt64 in
+            s.nextWaiterID += 1
+            return s.nextWaiterID
+        }
+        let start = ContinuousClock.now
+        let timeout = options.acquireTimeout
+        let timer = Task {
+            try await Task.sleep(for: timeout)
+            self.expireWaiter(
+                id,
+                TransactionError(
+                    .tooManyConnections, "no session became free within \(timeout) (pool of \(self.options.maxSize))"),
+                timedOut: true)
+        }
+        defer { timer.cancel() }
+        let lease = try await withTaskCancellationHandler {
+            try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Lease, any Error>) in
+                let cancelled = Task.isCancelled
+                let closed = state.withLock { s -> Bool in
+                    if s.closed || cancelled { return true }
+                    s.waiters.append(Waiter(id: id, continuation: continuation))
+                    s.statistics.waits += 1
+                    updateGauges(&s)
+                    return false
+                }
+                if closed {
+                    continuation.resume(throwing: TransactionError(.queryCanceled, "session acquire cancelled"))
+                }
+            }
+        } onCancel: {
+            self.expireWaiter(id, TransactionError(.queryCanceled, "session acquire cancelled"), timedOut: false)
+        }
+        let waited = UInt64(max(1, (ContinuousClock.now - start).nanoseconds / 1000))
+        state.withLock { _ = $0.statistics.waitMicros.record(waited) }
+        return lease
+    }
+
+    private func expireWaiter(_ id: UInt64, _ error: TransactionError, timedOut: Bool) {
+        let waiter: Waiter? = state.withLock { s -> Waiter? in
+            guard let index = s.waiters.firstIndex(where: { $0.id == id }) else { return nil }
+            let waiter = s.waiters.remove(at: index)
+            if timedOut { s.statistics.timeouts += 1 } else { s.statistics.cancellations += 1 }
+            updateGauges(&s)
+            return waiter
+        }
+        waiter?.continuation.resume(throwing: error)
+    }
+}

@@ -1,0 +1,152 @@
+import Storage
+import Synchronization
+
+/// A running transaction: reads and writes against L0 under its isolation level, taking row
+/// locks through the lock manager. One task uses a transaction at a time; its mutable state
+/// sits behind an (uncontended) mutex so the handle is `Sendable`.
+public final class Transaction: Sendable {
+    /// The transaction id: L2's timestamp, L1's id and L0's `xmin` (the cross-layer identity).
+    public let xid: TransactionID
+    /// Its isolation level.
+    public let isolation: IsolationLevel
+    let manager: TransactionManager
+    /// The snapshot of repeatable read and serializable (read committed takes one per read).
+    let snapshot: Snapshot
+
+    struct State {
+        var failed: TransactionError?
+        var trace = Trace()
+        var wrote = false
+    }
+
+    let state = Mutex(State())
+
+    init(xid: TransactionID, isolation: IsolationLevel, manager: TransactionManager, snapshot: Snapshot) {
+        self.xid = xid
+        self.isolation = isolation
+        self.manager = manager
+        self.snapshot = snapshot
+    }
+
+    /// The spans recorded so far (lock waits and storage access; the manager adds the rest).
+    public var trace: Trace { state.withLock { $0.trace } }
+
+    /// Reads `key` as the isolation level sees it: the transaction's snapshot, or a fresh one
+    /// per read at read committed. Nil if the row does not exist (for this snapshot).
+    public func read(_ key: AccountID) async throws(TransactionError) -> Row? {
+        try await read(key, poison: true)
+    }
+
+    /// Reads; with `poison` false an error does not fail the transaction (a batch member's).
+    func read(_ key: AccountID, poison: Bool) async throws(TransactionError) -> Row? {
+        try checkUsable()
+        let start = monotonicNow()
+        do {
+            let view = isolation == .readCommitted ? try manager.storage.snapshot(for: xid) : snapshot
+            let row = try manager.storage.read(key, snapshot: view)
+            if isolation == .serializable { try manager.ssi.onRead(xid, key) }
+            addSpan(.storageAccess, since: start)
+            return row
+        } catch let error as StorageError {
+            throw failIf(poison, TransactionError(error, xid: xid))
+        } catch let error as TransactionError {
+            throw failIf(poison, error)
+        } catch {
+            throw failIf(poison, TransactionError(.internalError, "\(error)", xid: xid, key: key))
+        }
+    }
+
+    /// Locks `key` for update, then reads it (SELECT ... FOR UPDATE). At read committed the read
+    /// sees the newest committed version (the previous holder has finished); at repeatable read
+    /// and serializable, a row changed after the snapshot fails with 40001.
+    public func readForUpdate(_ key: AccountID, wait: LockWait? = nil) async throws(TransactionError) -> Row? {
+        try await lockRow(key, wait: wait)
+        return try await read(key)
+    }
+
+    /// Writes `key` (an insert if it does not exist), locking it first.
+    public func write(_ key: AccountID, _ row: Row, wait: LockWait? = nil) async throws(TransactionError) {
+        try await lockRow(key, wait: wait)
+        let start = monotonicNow()
+        do {
+            try manager.storage.write(key, row, for: xid, snapshot: isolation == .readCommitted ? nil : snapshot)
+            if isolation == .serializable { try manager.ssi.onWrite(xid, key) }
+        } catch let error as StorageError {
+            throw fail(TransactionError(error, xid: xid))
+        } catch let error as TransactionError {
+            throw fail(error)
+        } catch {
+            throw fail(TransactionError(.internalError, "\(error)", xid: xid, key: key))
+        }
+        state.withLock { $0.wrote = true }
+        addSpan(.storageAccess, since: start)
+    }
+
+    /// Inserts `key`; fails with 23505 if it exists.
+    public func insert(_ key: AccountID, _ row: Row, wait: LockWait? = nil) async throws(TransactionError) {
+        try await lockRow(key, wait: wait)
+        let start = monotonicNow()
+        do {
+            let view = isolation == .readCommitted ? try manager.storage.snapshot(for: xid) : snapshot
+            try manager.storage.insert(key, row, for: xid, snapshot: view)
+            if isolation == .serializable { try manager.ssi.onWrite(xid, key) }
+        } catch let error as StorageError {
+            throw fail(TransactionError(error, xid: xid))
+        } catch let error as TransactionError {
+            throw fail(error)
+        } catch {
+            throw fail(TransactionError(.internalError, "\(error)", xid: xid, key: key))
+        }
+        state.withLock { $0.wrote = true }
+        addSpan(.storageAccess, since: start)
+    }
+
+    // MARK: - Internals
+
+    func lockRow(_ key: AccountID, wait: LockWait?, poison: Bool = true) async throws(TransactionError) {
+        try checkUsable()
+        let start = monotonicNow()
+        do {
+            try await manager.locks.acquire(key, for: xid, wait: wait ?? .timeout(manager.options.lockTimeout))
+            addSpan(.lockWait, since: start)
+            let lockStart = monotonicNow()
+            try manager.storage.lock(key, for: xid, snapshot: isolation == .readCommitted ? nil : snapshot)
+            addSpan(.storageAccess, since: lockStart)
+        } catch let error as StorageError {
+            throw failIf(poison, TransactionError(error, xid: xid))
+        } catch let error as TransactionError {
+            addSpan(.lockWait, since: start)
+            throw failIf(poison, error)
+        } catch {
+            throw failIf(poison, TransactionError(.internalError, "\(error)", xid: xid, key: key))
+        }
+    }
+
+    private func checkUsable() throws(TransactionError) {
+        if let failed = state.withLock({ $0.failed }) {
+            throw TransactionError(
+                .inFailedTransaction,
+                "current transaction is aborted, commands ignored until end of transaction block (after \(failed.sqlState))",
+                xid: xid)
+        }
+    }
+
+    func failIf(_ poison: Bool, _ error: TransactionError) -> TransactionError {
+        poison ? fail(error) : error
+    }
+
+    @discardableResult
+    func fail(_ error: TransactionError) -> TransactionError {
+        state.withLock { s in if s.failed == nil { s.failed = error } }
+        return error
+    }
+
+    func addSpan(_ kind: SpanKind, since start: UInt64) {
+        let elapsed = monotonicNow() &- start
+        state.withLock { $0.trace.add(kind, elapsed) }
+    }
+
+    func addSpan(_ kind: SpanKind, nanos: UInt64) {
+        state.withLock { $0.trace.add(kind, nanos) }
+    }
+}

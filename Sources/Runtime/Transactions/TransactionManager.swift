@@ -1,0 +1,186 @@
+import Storage
+import Synchronization
+
+/// L1's transaction manager: begin / commit / abort / prepare over one storage engine, with the
+/// lock manager, serializable conflict tracking, and `run`, which executes a transaction
+/// closure with retries.
+public final class TransactionManager: Sendable {
+    /// The storage engine (L0) under this runtime.
+    public let storage: StorageEngine
+    /// Row locks with wait queues and deadlock detection.
+    public let locks: LockManager
+    /// The settings.
+    public let options: RuntimeOptions
+    let ssi = SerializableConflictTracker()
+    private let counters = Mutex(RuntimeStatistics())
+
+    /// Creates a runtime over `storage`; prepared transactions restored by recovery keep their
+    /// rows locked in the lock manager too.
+    public init(storage: StorageEngine, options: RuntimeOptions = RuntimeOptions()) {
+        self.storage = storage
+        self.options = options
+        self.locks = LockManager()
+        for (xid, keys) in storage.preparedLocks() { locks.adopt(keys, for: xid) }
+    }
+
+    /// Begins a transaction. `xid`, when given, is imposed by L2 (its global timestamp); it must
+    /// be above every id this node has seen, else 40001 (the coordinator retries later).
+    public func begin(_ isolation: IsolationLevel, xid: TransactionID? = nil) throws(TransactionError) -> Transaction {
+        do {
+            let id = try storage.begin(xid: xid)
+            let snapshot = try storage.snapshot(for: id)
+            if isolation == .serializable { ssi.register(id) }
+            return Transaction(xid: id, isolation: isolation, manager: self, snapshot: snapshot)
+        } catch {
+            throw TransactionError(error, xid: xid)
+        }
+    }
+
+    /// Commits: SSI's pivot check, then storage's durable commit (the WAL flush is the `walFlush`
+    /// span), then the locks go. A failure aborts the transaction and throws.
+    public func commit(_ transaction: Transaction) async throws(TransactionError) {
+        let xid = transaction.xid
+        if let failed = transaction.state.withLock({ $0.failed }) {
+            abort(transaction)
+            throw failed
+        }
+        if transaction.isolation == .serializable {
+            do { try ssi.preCommit(xid) } catch {
+                abort(transaction)
+                throw transaction.fail(error)
+            }
+        }
+        let start = monotonicNow()
+        do {
+            let receipt = try await storage.commit(xid)
+            let elapsed = monotonicNow() &- start
+            transaction.addSpan(.walFlush, nanos: min(receipt.waitNanos, elapsed))
+            transaction.addSpan(.storageAccess, nanos: elapsed &- min(receipt.waitNanos, elapsed))
+        } catch {
+            locks.releaseAll(xid)
+            ssi.finish(xid, committed: false)
+            counters.withLock { $0.aborts += 1 }
+            throw transaction.fail(TransactionError(error, xid: xid))
+        }
+        locks.releaseAll(xid)
+        ssi.finish(xid, committed: true)
+        counters.withLock { $0.commits += 1 }
+    }
+
+    /// Aborts (ROLLBACK): versions die, locks go. Safe to call on a failed transaction.
+    public func abort(_ transaction: Transaction) {
+        let xid = transaction.xid
+        try? storage.abort(xid)
+        locks.releaseAll(xid)
+        ssi.finish(xid, committed: false)
+        counters.withLock { $0.aborts += 1 }
+    }
+
+    /// Prepares for two-phase commit (PREPARE TRANSACTION): durable, keeps its locks.
+    public func prepare(_ transaction: Transaction) async throws(TransactionError) {
+        let xid = transaction.xid
+        if transaction.isolation == .serializable {
+            do { try ssi.preCommit(xid) } catch {
+                abort(transaction)
+                throw transaction.fail(error)
+            }
+        }
+        let start = monotonicNow()
+        do { try await storage.prepare(xid) } catch {
+            abort(transaction)
+            throw transaction.fail(TransactionError(error, xid: xid))
+        }
+        transaction.addSpan(.walFlush, since: start)
+    }
+
+    /// Commits a prepared transaction (COMMIT PREPARED), also one restored by recovery.
+    public func commitPrepared(_ xid: TransactionID) async throws(TransactionError) {
+        do { try await storage.commit(xid) } catch { throw TransactionError(error, xid: xid) }
+        locks.releaseAll(xid)
+        ssi.finish(xid, committed: true)
+        counters.withLock { $0.commits += 1 }
+    }
+
+    /// Aborts a prepared transaction (ROLLBACK PREPARED), durably.
+    public func abortPrepared(_ xid: TransactionID) async throws(TransactionError) {
+        do { try await storage.abortPrepared(xid) } catch { throw TransactionError(error, xid: xid) }
+        locks.releaseAll(xid)
+        ssi.finish(xid, committed: false)
+        counters.withLock { $0.aborts += 1 }
+    }
+
+    /// Runs `body` in a transaction and commits it, retrying retryable failures (40001, 40P01)
+    /// per `retry`: each retry aborts the failed attempt, sleeps an exponential backoff with
+    /// full jitter, and runs the whole closure again in a new transaction (writes are never
+    /// replayed). An error thrown by the body itself that is not a `TransactionError` (a
+    /// business rejection) aborts and ends the run without retry.
+    ///
+    /// - Parameter xid: supplies the id of each attempt (L2's timestamp), nil to let L0 assign.
+    public func run<Value: Sendable>(
+        _ isolation: IsolationLevel, retry: RetryPolicy? = nil,
+        random: inout some RandomNumberGenerator,
+        xid: (@Sendable (_ attempt: Int) -> TransactionID?)? = nil,
+        _ body: (Transaction) async throws -> Value
+    ) async -> Execution<Value> {
+        let policy = retry ?? options.retry
+        let started = monotonicNow()
+        var trace = Trace()
+        var retried: [String] = []
+        var attempt = 0
+        var lastXid: TransactionID = 0
+        while true {
+            attempt += 1
+            let outcome: Result<Value, any Error>
+            let beginStart = monotonicNow()
+            var transaction: Transaction?
+            do {
+                let txn = try begin(isolation, xid: xid?(attempt))
+                transaction = txn
+                lastXid = txn.xid
+                trace.add(.begin, monotonicNow() &- beginStart)
+                let value = try await body(txn)
+                try await commit(txn)
+                outcome = .success(value)
+            } catch {
+                if let transaction, transaction.state.withLock({ _ in true }) {
+                    abort(transaction)
+                }
+                outcome = .failure(error)
+            }
+            if let transaction { trace.add(transaction.trace) }
+            guard case .failure(let error) = outcome, let failure = error as? TransactionError else {
+                return finish(outcome, attempt, retried, &trace, started, lastXid)
+            }
+            counters.withLock { $0.errorsBySQLState[failure.sqlState, default: 0] += 1 }
+            let elapsed = Duration.nanoseconds(Int64(monotonicNow() &- started))
+            guard failure.code.isRetryable else { return finish(outcome, attempt, retried, &trace, started, lastXid) }
+            guard attempt < policy.maxAttempts, elapsed < policy.maxTotal else {
+                counters.withLock { $0.retriesExhausted += 1 }
+                return finish(outcome, attempt, retried, &trace, started, lastXid)
+            }
+            retried.append(failure.sqlState)
+            let backoff = policy.backoff(beforeRetry: attempt, using: &random)
+            let sleepStart = monotonicNow()
+            if backoff > .zero { try? await Task.sleep(for: backoff) }
+            let slept = monotonicNow() &- sleepStart
+            trace.add(.retryBackoff, slept)
+            counters.withLock {
+                $0.retries += 1
+                $0.backoffNanos += slept
+            }
+        }
+    }
+
+    private func finish<Value>(
+        _ outcome: Result<Value, any Error>, _ attempts: Int, _ retried: [String], _ trace: inout Trace,
+        _ started: UInt64, _ xid: TransactionID
+    ) -> Execution<Value> {
+        let endToEnd = monotonicNow() &- started
+        trace.closeExecution(endToEndNanos: endToEnd)
+        return Execution(
+            result: outcome, attempts: attempts, retriedErrors: retried, trace: trace, endToEndNanos: endToEnd, xid: xid)
+    }
+
+    /// Runtime counters (commits, aborts, retries, errors by SQLSTATE).
+    public var statistics: RuntimeStatistics { counters.withLock { $0 } }
+}
