@@ -59,6 +59,47 @@ let package = Package(
             ]
         ),
 
+        // Regions and nodes, the Backend protocol, the embedded backend.
+        .target(
+            name: "Engine",
+            dependencies: ["Storage", "Runtime", .product(name: "Histogram", package: "hdrhistogram-swift")]
+        ),
+
+        // HARNESS-TARGETS-BEGIN (Workload spec and Reporting; kept in this block)
+        // Workload: YAML specs (strict decoding with file:line:column errors), generator, driver.
+        .target(
+            name: "Workload",
+            dependencies: [
+                "Engine",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]
+        ),
+        .testTarget(
+            name: "WorkloadTests",
+            dependencies: [
+                "Workload",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
+            resources: [.copy("Fixtures")]
+        ),
+        // Reporting: run.json, results.csv, summary.md with SVG charts, compare and gate.
+        .target(
+            name: "Reporting",
+            dependencies: [
+                "Workload",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]
+        ),
+        .testTarget(
+            name: "ReportingTests",
+            dependencies: [
+                "Reporting",
+                "Workload",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]
+        ),
+        // HARNESS-TARGETS-END
 
         // The command line: a thin executable over the libraries, linked with jemalloc.
         .executableTarget(
@@ -66,6 +107,10 @@ let package = Package(
             dependencies: [
                 "CJemalloc",
                 "Storage",
+                "Runtime",
+                "Engine",
+                "Workload",
+                "Reporting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]

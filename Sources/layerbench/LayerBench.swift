@@ -6,7 +6,7 @@ struct LayerBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "layerbench",
         abstract: "A three-layer transactional engine and the benchmark harness that drives it.",
-        subcommands: [VersionCommand.self, BenchCommand.self]
+        subcommands: [RunCommand.self, ValidateCommand.self, BenchCommand.self, VersionCommand.self]
     )
 }
 

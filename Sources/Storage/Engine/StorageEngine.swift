@@ -220,6 +220,11 @@ public final class StorageEngine: Sendable {
         state.withLock { $0.active[xid] != nil }
     }
 
+    /// Whether the engine was closed or crashed.
+    public var isClosed: Bool {
+        state.withLock { $0.closed }
+    }
+
     /// The highest transaction id this engine has seen.
     public var highestTransactionID: TransactionID {
         state.withLock { $0.highestXid }

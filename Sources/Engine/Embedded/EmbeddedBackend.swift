@@ -1,0 +1,253 @@
+import Foundation
+import Histogram
+import Runtime
+import Storage
+import Synchronization
+
+/// The zero-set-up backend: every node in this process, each with its own data directory, WAL
+/// and fsyncs. This version assembles one region with one node (L0 + L1); regions, replicas and
+/// the L2 coordinator arrive with the distributed layer and plug in here.
+public final class EmbeddedBackend: Backend {
+    /// `embedded`.
+    public let name = "embedded"
+    private let configuration: EngineConfiguration
+    private let nodeName: String
+    private let nodeDirectory: String
+    private let storage: StorageEngine
+    private let runtime: TransactionManager
+    private let pool: SessionPool<EmbeddedSessionFactory>
+    private let batcher: BatchCommitter<Void>?
+
+    /// Assembles the engine; throws `UnsupportedConfiguration` for shapes that need L2.
+    public init(configuration: EngineConfiguration) throws {
+        guard configuration.regions.count == 1, let region = configuration.regions.first else {
+            throw UnsupportedConfiguration(
+                "the embedded engine runs one region until the distributed layer (L2: clocks, Raft, 2PC) "
+                    + "arrives; the spec declares \(configuration.regions.count)")
+        }
+        guard region.replicas == 1 else {
+            throw UnsupportedConfiguration(
+                "region '\(region.name)' asks for \(region.replicas) replicas; replication (one Raft group per "
+                    + "region) arrives with L2, so use replicas: 1 for now")
+        }
+        self.configuration = configuration
+        nodeName = "\(region.name)/node-0"
+        nodeDirectory = configuration.dataDirectory + "/\(region.name)/node-0"
+        storage = try StorageEngine(directory: nodeDirectory, options: StorageOptions(durability: configuration.durability))
+        let runtime = TransactionManager(storage: storage, options: configuration.runtime)
+        self.runtime = runtime
+        pool = SessionPool(
+            factory: EmbeddedSessionFactory(storage: storage, payloadBytes: configuration.payloadBytes),
+            options: configuration.pool)
+        batcher = configuration.batch.map {
+            BatchCommitter(manager: runtime, isolation: configuration.isolation, options: $0)
+        }
+    }
+
+    public func load(accounts count: Int, initialBalance: Int64, progress: @Sendable (Int) -> Void) async throws -> Int {
+        try await pool.prewarm()
+        let payload = [UInt8](repeating: 0, count: configuration.payloadBytes)
+        var loaded = 0
+        while loaded < count {
+            let end = min(count, loaded + configuration.loadBatchSize)
+            let transaction = try runtime.begin(.readCommitted)
+            for key in loaded..<end {
+                try await transaction.write(AccountID(key), Row(balance: initialBalance, payload: payload), wait: nil)
+            }
+            try await runtime.commit(transaction)
+            loaded = end
+            progress(loaded)
+        }
+        return loaded
+    }
+
+    public func transfer(_ request: TransferRequest) async -> TransferResult {
+        let start = monotonicNow()
+        let lease: SessionPool<EmbeddedSessionFactory>.Lease
+        do {
+            lease = try await pool.acquire()
+        } catch {
+            let code = (error as? TransactionError)?.sqlState ?? TransactionError.Code.internalError.rawValue
+            var trace = Trace()
+            trace.add(.poolWait, monotonicNow() &- start)
+            return TransferResult(.failed(sqlState: code), retried: [], trace: trace, endToEnd: monotonicNow() &- start, xid: 0)
+        }
+        var trace = Trace()
+        trace.add(.poolWait, monotonicNow() &- start)
+        defer { pool.release(lease) }
+        let session = lease.session
+        let overdraft = configuration.overdraft
+        let ledgerPayload = Transfer.ledgerPayload(from: request.from, to: request.to, padding: configuration.payloadBytes)
+        var retried: [String] = []
+        if let batcher {
+            let outcome = await batcher.submit { member in
+                try await Transfer.execute(
+                    request, in: member, overdraft: overdraft, payload: session.accountPayload, ledgerPayload: ledgerPayload)
+            }
+            trace.add(outcome.trace)
+            if !outcome.runAlone {
+                return Self.result(outcome.result, retried: [], trace: trace, start: start, xid: outcome.xid)
+            }
+            if case .failure(let error as TransactionError) = outcome.result { retried.append(error.sqlState) }
+        }
+        var random = SplitMix64(seed: request.id)
+        let execution = await runtime.run(configuration.isolation, random: &random) { transaction in
+            try await Transfer.execute(
+                request, in: transaction, overdraft: overdraft, payload: session.accountPayload, ledgerPayload: ledgerPayload)
+        }
+        trace.add(execution.trace.subtracting(Self.executionOnly(execution.trace)))
+        retried += execution.retriedErrors
+        return Self.result(execution.result, retried: retried, trace: trace, start: start, xid: execution.xid)
+    }
+
+    /// The trace with only its (already closed) execution span, to drop it before re-closing.
+    private static func executionOnly(_ trace: Trace) -> Trace {
+        var only = Trace()
+        only.add(.execution, trace[.execution])
+        return only
+    }
+
+    private static func result(
+        _ result: Result<Void, any Error>, retried: [String], trace: Trace, start: UInt64, xid: TransactionID
+    ) -> TransferResult {
+        let endToEnd = monotonicNow() &- start
+        switch result {
+        case .success: return TransferResult(.committed, retried: retried, trace: trace, endToEnd: endToEnd, xid: xid)
+        case .failure(let error as TransactionError):
+            return TransferResult(.failed(sqlState: error.sqlState), retried: retried, trace: trace, endToEnd: endToEnd, xid: 0)
+        case .failure(is Transfer.Rejection):
+            return TransferResult(.rejected, retried: retried, trace: trace, endToEnd: endToEnd, xid: 0)
+        case .failure:
+            return TransferResult(
+                .failed(sqlState: TransactionError.Code.internalError.rawValue), retried: retried, trace: trace,
+                endToEnd: endToEnd, xid: 0)
+        }
+    }
+
+    public func counters() -> [String: Double] {
+        let s = storage.statistics()
+        let r = runtime.statistics
+        let l = runtime.locks.statistics
+        let p = pool.statistics
+        var counters: [String: Double] = [
+            "fsyncs": Double(s.wal.fsyncs),
+            "wal_writes": Double(s.wal.writes),
+            "wal_bytes": Double(s.wal.bytesWritten),
+            "wal_flushes_with_commits": Double(s.wal.commitFlushes),
+            "wal_commits_flushed": Double(s.wal.commitsFlushed),
+            "wal_write_ms": Double(s.wal.writeNanos) / 1e6,
+            "wal_fsync_ms": Double(s.wal.fsyncNanos) / 1e6,
+            "wal_append_ms": Double(s.walAppendNanos) / 1e6,
+            "versions_written": Double(s.versionsWritten),
+            "versions_pruned": Double(s.versionsPruned),
+            "storage_commits": Double(s.commits),
+            "storage_aborts": Double(s.aborts),
+            "row_lock_conflicts": Double(s.rowLockConflicts),
+            "concurrent_update_conflicts": Double(s.concurrentUpdateConflicts),
+            "checkpoints": Double(s.checkpoints),
+            "lock_waits": Double(l.waits),
+            "lock_wait_ms": Double(l.waitNanos) / 1e6,
+            "lock_timeouts": Double(l.timeouts),
+            "deadlocks": Double(l.deadlocks),
+            "runtime_commits": Double(r.commits),
+            "runtime_aborts": Double(r.aborts),
+            "retries": Double(r.retries),
+            "retry_backoff_ms": Double(r.backoffNanos) / 1e6,
+            "retries_exhausted": Double(r.retriesExhausted),
+            "pool_acquires": Double(p.acquires),
+            "pool_waits": Double(p.waits),
+            "pool_timeouts": Double(p.timeouts),
+        ]
+        if let batcher {
+            let b = batcher.statistics
+            counters["batches"] = Double(b.batches)
+            counters["batch_members"] = Double(b.members)
+            counters["batch_members_ran_alone"] = Double(b.ranAlone)
+            counters["batches_failed"] = Double(b.failedBatches)
+        }
+        return counters
+    }
+
+    public func gauges() -> [String: Double] {
+        let s = storage.statistics()
+        let p = pool.statistics
+        return [
+            "pool_size_max": Double(configuration.pool.maxSize),
+            "pool_high_water": Double(p.highWater),
+            "pool_wait_p99_us": Double(p.waitMicros.totalCount > 0 ? p.waitMicros.valueAtPercentile(99) : 0),
+            "heap_versions": Double(s.versionsInHeap),
+            "commit_log_entries": Double(s.commitLogEntries),
+            "wal_max_commits_per_flush": Double(s.wal.maxCommitsPerFlush),
+        ]
+    }
+
+    public func audit(_ expectation: AuditExpectation) async throws -> AuditReport {
+        await pool.close()
+        storage.crash(losingUnsyncedWrites: true)
+        let recovered = try StorageEngine(directory: nodeDirectory, options: StorageOptions(durability: configuration.durability))
+        defer { try? recovered.close() }
+        let rows = recovered.committedRows()
+        var balances = [Int64](repeating: expectation.initialBalance, count: expectation.accounts)
+        var report = AuditReport(
+            expectedTotal: expectation.initialBalance &* Int64(expectation.accounts), actualTotal: 0, negativeAccounts: 0,
+            acknowledged: expectation.acknowledged.count, lost: 0, xidMismatches: 0, balanceMismatches: 0,
+            stateHashes: [nodeName: recovered.stateHash()],
+            recoveries: [nodeName: Self.describe(recovered.recovery)])
+        var ledger: [UInt64: TransactionID] = [:]
+        var actual: [AccountID: Int64] = [:]
+        for entry in rows {
+            if entry.key >= Transfer.ledgerBase {
+                ledger[entry.key & ~Transfer.ledgerBase] = entry.xmin
+                if let (from, to) = Transfer.decodeLedger(entry.row.payload), Int(from) < balances.count,
+                    Int(to) < balances.count
+                {
+                    balances[Int(from)] &-= entry.row.balance
+                    balances[Int(to)] &+= entry.row.balance
+                }
+            } else {
+                actual[entry.key] = entry.row.balance
+                report.actualTotal &+= entry.row.balance
+                if entry.row.balance < 0 { report.negativeAccounts += 1 }
+            }
+        }
+        for (index, expected) in balances.enumerated() where actual[AccountID(index)] != expected {
+            report.balanceMismatches += 1
+        }
+        for (id, xid) in expectation.acknowledged {
+            guard let found = ledger[id] else {
+                report.lost += 1
+                continue
+            }
+            if found != xid { report.xidMismatches += 1 }
+        }
+        return report
+    }
+
+    private static func describe(_ recovery: RecoveryReport) -> String {
+        "checkpoint \(recovery.checkpointLoaded ? "loaded" : "none"), \(recovery.recordsReplayed) WAL records replayed, "
+            + "\(recovery.committedReplayed) commits, \(recovery.abortedInProgress) in-progress aborted, "
+            + "\(recovery.preparedRestored) prepared restored, \(recovery.truncatedBytes) torn bytes cut"
+    }
+
+    public func shutdown() async throws {
+        await pool.close()
+        if !storage.isClosed { try storage.close() }
+    }
+}
+
+/// A small, fast, seedable generator (SplitMix64) for jitter and workload choices.
+public struct SplitMix64: RandomNumberGenerator, Sendable {
+    private var state: UInt64
+
+    /// Creates a generator from a seed.
+    public init(seed: UInt64) { state = seed }
+
+    /// The next 64 random bits.
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

@@ -1,0 +1,151 @@
+import Engine
+import Foundation
+import Runtime
+import Storage
+import Synchronization
+
+/// The two ways of offering load.
+extension WorkloadDriver {
+    /// Closed loop: each client sends its next transfer when the previous one completes (plus
+    /// think time). This shard runs clients `i` with `i % shards == shard`.
+    func runClosedLoop(
+        clients: Int, backend: any Backend, control: RunControl, sampler: Sampler
+    ) async -> ([ClientRecorder], [UInt64: UInt64]) {
+        let mine = (0..<clients).filter { $0 % options.shard.count == options.shard.index }
+        let recorders = mine.map { _ in ClientRecorder() }
+        sampler.register(recorders)
+        let chooser = KeyChooser(distribution: spec.distribution, count: spec.accounts)
+        let acks = await withTaskGroup(of: [UInt64: UInt64].self) { group in
+            for (slot, client) in mine.enumerated() {
+                let recorder = recorders[slot]
+                group.addTask {
+                    await clientLoop(
+                        client: client, recorder: recorder, chooser: chooser, backend: backend, control: control)
+                }
+            }
+            var all: [UInt64: UInt64] = [:]
+            for await acks in group { all.merge(acks) { first, _ in first } }
+            return all
+        }
+        return (recorders, acks)
+    }
+
+    private func clientLoop(
+        client: Int, recorder: ClientRecorder, chooser: KeyChooser, backend: any Backend, control: RunControl
+    ) async -> [UInt64: UInt64] {
+        var random = SplitMix64(seed: spec.seed ^ (UInt64(client + 1) &* 0xD1B5_4A32_D192_ED03))
+        var acks: [UInt64: UInt64] = [:]
+        var sequence: UInt64 = 0
+        let think = spec.thinkTime.nanoseconds
+        while true {
+            let began = monotonicNow()
+            if control.shouldStop(now: began) { break }
+            sequence += 1
+            let request = makeRequest(id: (UInt64(client) << 40) | sequence, chooser: chooser, random: &random)
+            let result = await backend.transfer(request)
+            control.completed.add(1, ordering: .relaxed)
+            if case .committed = result.outcome { acks[request.id] = result.xid }
+            if began >= control.measureStart && !control.stopped.load(ordering: .relaxed) {
+                record(result, lag: 0, into: recorder, expectedInterval: 0)
+                control.countMeasured(failed: result.isFailure)
+            }
+            if think > 0 { try? await Task.sleep(nanoseconds: UInt64(think)) }
+        }
+        return acks
+    }
+
+    /// Open loop: transfers start on a Poisson schedule at `rate` per second whatever the
+    /// latency, at most `maxInFlight` at once. Latency runs from the intended start, so a stall
+    /// is charged to every transfer it delayed (no coordinated omission); the lag between
+    /// intended and actual start is recorded, and counted in L1 (client-side queueing).
+    func runOpenLoop(
+        rate: Double, maxInFlight: Int, backend: any Backend, control: RunControl, sampler: Sampler
+    ) async -> ([ClientRecorder], [UInt64: UInt64]) {
+        let slots = 8
+        let recorders = (0..<slots).map { _ in ClientRecorder() }
+        let logs = (0..<slots).map { _ in AckLog() }
+        sampler.register(recorders)
+        let chooser = KeyChooser(distribution: spec.distribution, count: spec.accounts)
+        let meanInterval = 1e9 / max(rate, 1e-9)
+        let expectedIntervalMicros = UInt64(meanInterval / 1000)
+        var random = SplitMix64(seed: spec.seed ^ (UInt64(options.shard.index + 1) &* 0xA24B_AED4_963E_E407))
+        await withTaskGroup(of: Void.self) { group in
+            var inFlight = 0
+            var intended = monotonicNow()
+            var sequence: UInt64 = 0
+            while true {
+                let u = Double(random.next() >> 11) / Double(1 << 53)
+                intended &+= UInt64(-log(1 - u) * meanInterval)
+                if inFlight >= maxInFlight {
+                    await group.next()
+                    inFlight -= 1
+                }
+                let now = monotonicNow()
+                if control.shouldStop(now: max(now, intended)) { break }
+                if intended > now { try? await Task.sleep(nanoseconds: intended - now) }
+                sequence += 1
+                let id = (UInt64(options.shard.index) << 56) | (1 << 55) | sequence
+                let request = makeRequest(id: id, chooser: chooser, random: &random)
+                let slot = Int(sequence % UInt64(slots))
+                let scheduled = intended
+                inFlight += 1
+                group.addTask {
+                    let actual = monotonicNow()
+                    let result = await backend.transfer(request)
+                    control.completed.add(1, ordering: .relaxed)
+                    if case .committed = result.outcome { logs[slot].add(request.id, result.xid) }
+                    if scheduled >= control.measureStart && !control.stopped.load(ordering: .relaxed) {
+                        let lag = actual > scheduled ? actual - scheduled : 0
+                        recorders[slot].recordScheduleLag(micros: lag / 1000)
+                        record(result, lag: lag, into: recorders[slot], expectedInterval: expectedIntervalMicros)
+                        control.countMeasured(failed: result.isFailure)
+                    }
+                }
+            }
+            await group.waitForAll()
+        }
+        var acks: [UInt64: UInt64] = [:]
+        for log in logs { acks.merge(log.all) { first, _ in first } }
+        return (recorders, acks)
+    }
+
+    private func makeRequest(id: UInt64, chooser: KeyChooser, random: inout SplitMix64) -> TransferRequest {
+        let (from, to) = chooser.pair(&random)
+        let span = UInt64(spec.amount.max - spec.amount.min + 1)
+        let amount = spec.amount.min + Int64(random.next() % span)
+        return TransferRequest(id: id, from: from, to: to, amount: amount)
+    }
+
+    /// Records in microseconds, keeping `l2 + l1 + l0 == e2e` exact after rounding (L1 takes
+    /// the remainder, as it holds the execution self time).
+    private func record(_ result: TransferResult, lag: UInt64, into recorder: ClientRecorder, expectedInterval: UInt64) {
+        let endToEnd = (result.endToEndNanos &+ lag) / 1000
+        let l2 = result.l2Nanos / 1000
+        let l0 = min(result.l0Nanos / 1000, endToEnd &- min(l2, endToEnd))
+        let l1 = endToEnd &- l2 &- l0
+        let outcome: TransferOutcome
+        switch result.outcome {
+        case .committed: outcome = .committed
+        case .rejected: outcome = .rejected
+        case .failed(let sqlState): outcome = .failed(sqlstate: sqlState)
+        }
+        if expectedInterval > 0 {
+            recorder.recordCorrected(
+                .singleRegion, endToEndMicros: endToEnd, l2: l2, l1: l1, l0: l0, outcome: outcome,
+                retries: result.retriedErrors.count, retriedErrors: result.retriedErrors,
+                expectedIntervalMicros: expectedInterval)
+        } else {
+            recorder.record(
+                .singleRegion, endToEndMicros: endToEnd, l2: l2, l1: l1, l0: l0, outcome: outcome,
+                retries: result.retriedErrors.count, retriedErrors: result.retriedErrors)
+        }
+    }
+}
+
+extension TransferResult {
+    /// Whether the transfer failed with an engine error (not a business rejection).
+    var isFailure: Bool {
+        if case .failed = outcome { return true }
+        return false
+    }
+}

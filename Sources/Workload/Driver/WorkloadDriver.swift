@@ -1,0 +1,244 @@
+import Engine
+import Foundation
+import Histogram
+import Runtime
+import Storage
+import Synchronization
+
+/// Runs a spec's variants against a backend: loads accounts, runs warm-up then the measured
+/// phase (closed or open loop), records per-layer latency, samples a time series each second,
+/// and finishes each variant with a crash, recovery and audit of the final state.
+public struct WorkloadDriver: Sendable {
+    /// The spec (after overrides).
+    public let spec: WorkloadSpec
+    /// How to run.
+    public let options: DriverOptions
+
+    /// Creates a driver.
+    public init(spec: WorkloadSpec, options: DriverOptions) {
+        self.spec = spec
+        self.options = options
+    }
+
+    /// Refuses, before anything runs or is written, what this build cannot do yet, naming the key.
+    public func checkSupported() throws(DriverError) {
+        if spec.backend != .embedded {
+            throw DriverError(
+                key: "backend",
+                "the '\(spec.backend.rawValue)' backend is not built yet (it arrives with the PostgreSQL issue); "
+                    + "use backend: embedded")
+        }
+        if spec.regions.count != 1 || spec.regions.contains(where: { $0.replicas != 1 }) {
+            throw DriverError(
+                key: "regions",
+                "more than one region or replica needs L2 (clocks, Raft, 2PC), not built yet; declare one region "
+                    + "with replicas: 1")
+        }
+        if spec.mix.crossRegion > 0 || spec.mix.global > 0 {
+            throw DriverError(
+                key: "mix", "cross_region and global transfers need L2 (2PC across regions), not built yet; set them to 0")
+        }
+        if spec.optimisations.locality.contains(true) {
+            throw DriverError(key: "optimisations.locality", "locality needs L2's global coordinator to bypass; set false")
+        }
+        if spec.optimisations.asyncReplication.contains(true) {
+            throw DriverError(
+                key: "optimisations.async_replication", "async replication needs replicas (L2's Raft groups); set false")
+        }
+        if !spec.faults.isEmpty {
+            throw DriverError(key: "faults", "fault injection arrives with its own issue; remove the schedule for now")
+        }
+        if options.shard.count < 1 || options.shard.index < 0 || options.shard.index >= options.shard.count {
+            throw DriverError(key: "--shard", "shard \(options.shard.index + 1)/\(options.shard.count) is out of range")
+        }
+    }
+
+    /// The engine configuration of one variant.
+    public func engineConfiguration(for variant: Variant, directory: String) -> EngineConfiguration {
+        EngineConfiguration(
+            regions: spec.regions.map { EngineConfiguration.Region(name: $0.name, replicas: $0.replicas) },
+            dataDirectory: directory,
+            durability: spec.durability == .fsync ? .fsync : .none,
+            isolation: {
+                switch spec.isolation {
+                case .readCommitted: .readCommitted
+                case .repeatableRead: .repeatableRead
+                case .serializable: .serializable
+                }
+            }(),
+            runtime: RuntimeOptions(
+                lockTimeout: spec.lockTimeout,
+                retry: RetryPolicy(
+                    maxAttempts: spec.retry.maxAttempts, baseBackoff: spec.retry.baseBackoff,
+                    maxBackoff: spec.retry.maxBackoff, maxTotal: spec.retry.maxTotal)),
+            pool: PoolOptions(
+                maxSize: spec.pool.size, minIdle: spec.pool.minIdle, acquireTimeout: spec.pool.acquireTimeout,
+                maxLifetime: spec.pool.maxLifetime, idleTimeout: spec.pool.idleTimeout),
+            batch: variant.batchCommit ? .init(maxSize: spec.batch.size, window: spec.batch.window) : nil,
+            payloadBytes: spec.payloadBytes,
+            overdraft: spec.overdraft)
+    }
+
+    /// Runs one variant on a fresh backend and returns its results.
+    public func run(
+        variant: Variant, index: Int, of count: Int,
+        makeBackend: @Sendable (EngineConfiguration) throws -> any Backend
+    ) async throws -> VariantResult {
+        let directory = options.dataDirectory + "/variant-\(index)"
+        try? FileManager.default.removeItem(atPath: directory)
+        let backend = try makeBackend(engineConfiguration(for: variant, directory: directory))
+        let report = options.progress
+        func progress(_ phase: DriverProgress.Phase, _ elapsed: Double, _ done: Int) {
+            report(
+                DriverProgress(
+                    variant: variant.name, variantIndex: index, variantCount: count, phase: phase,
+                    elapsedSeconds: elapsed, point: nil, cumulativeCount: done, cumulativeTPS: 0, cumulativeErrors: 0))
+        }
+
+        let loadStart = monotonicNow()
+        let accounts = spec.accounts
+        _ = try await backend.load(accounts: accounts, initialBalance: spec.initialBalance) { loaded in
+            // Report at each quarter of the load, not at every load transaction.
+            let step = max(1, accounts / 4)
+            if loaded == accounts || (loaded % step) < min(step, 1_000) {
+                report(
+                    DriverProgress(
+                        variant: variant.name, variantIndex: index, variantCount: count, phase: .loading,
+                        elapsedSeconds: Double(monotonicNow() &- loadStart) / 1e9, point: nil, cumulativeCount: loaded,
+                        cumulativeTPS: 0, cumulativeErrors: 0))
+            }
+        }
+
+        let start = monotonicNow()
+        let measureStart = start &+ UInt64(max(0, spec.warmup.nanoseconds))
+        let deadline: UInt64
+        let target: Int
+        switch spec.length {
+        case .duration(let duration):
+            deadline = measureStart &+ UInt64(max(0, duration.nanoseconds))
+            target = .max
+        case .transactions(let total):
+            deadline = .max
+            target = max(1, shareOf(total))
+        }
+        let control = RunControl(measureStart: measureStart, deadline: deadline, target: target)
+        let countersBefore = CounterSnapshot()
+        let sampler = Sampler(
+            variant: variant, index: index, count: count, start: start, control: control, report: report,
+            countersBefore: countersBefore, backend: backend)
+        let recorders: [ClientRecorder]
+        let acks: [UInt64: UInt64]
+        let samplerTask = Task { await sampler.run() }
+        switch spec.load {
+        case .closedLoop(let clientCounts):
+            let clients = variant.clients ?? clientCounts.first ?? 1
+            (recorders, acks) = await runClosedLoop(clients: clients, backend: backend, control: control, sampler: sampler)
+        case .openLoop(let rate, let maxInFlight):
+            (recorders, acks) = await runOpenLoop(
+                rate: rate / Double(options.shard.count), maxInFlight: maxInFlight, backend: backend, control: control,
+                sampler: sampler)
+        }
+        control.stop(at: monotonicNow())
+        sampler.finish()
+        let timeSeries = await samplerTask.value
+        let end = control.measureEnd.load(ordering: .relaxed)
+        let measuredSeconds = Double(end > measureStart ? end - measureStart : 0) / 1e9
+
+        var counters = backend.counters()
+        for (key, before) in countersBefore.values { counters[key] = (counters[key] ?? before) - before }
+        for (key, value) in backend.gauges() { counters[key] = value }
+        for (key, value) in options.memoryGauges() { counters[key] = value }
+        let flushes = counters["wal_flushes_with_commits"] ?? 0
+        counters["commits_per_fsync"] = flushes > 0 ? (counters["wal_commits_flushed"] ?? 0) / flushes : 0
+
+        progress(.checking, 0, acks.count)
+        let audit = try await backend.audit(
+            AuditExpectation(
+                accounts: spec.accounts, initialBalance: spec.initialBalance, overdraft: spec.overdraft, acknowledged: acks))
+        try await backend.shutdown()
+        try? FileManager.default.removeItem(atPath: directory)
+
+        return VariantResult(
+            name: variant.name, parameters: parameters(of: variant), durationSeconds: measuredSeconds,
+            classes: ClientRecorder.mergedResults(recorders), timeSeries: timeSeries, counters: counters,
+            scheduleLag: ClientRecorder.mergedScheduleLag(recorders), checks: checks(audit))
+    }
+
+    /// This shard's part of a population of `total` (clients or transactions).
+    func shareOf(_ total: Int) -> Int {
+        let (index, count) = options.shard
+        return total / count + (index < total % count ? 1 : 0)
+    }
+
+    func parameters(of variant: Variant) -> [String: String] {
+        var parameters = [
+            "locality": String(variant.locality), "batch_commit": String(variant.batchCommit),
+            "async_replication": String(variant.asyncReplication), "isolation": spec.isolation.rawValue,
+            "durability": spec.durability.rawValue,
+        ]
+        switch spec.load {
+        case .closedLoop(let clients): parameters["clients"] = String(variant.clients ?? clients.first ?? 1)
+        case .openLoop(let rate, let maxInFlight):
+            parameters["rate"] = String(rate)
+            parameters["max_in_flight"] = String(maxInFlight)
+        }
+        if variant.batchCommit {
+            parameters["batch_size"] = String(spec.batch.size)
+            parameters["batch_window_us"] = String(spec.batch.window.nanoseconds / 1000)
+        }
+        return parameters
+    }
+
+    /// The checks the spec asks for, from the audit after crash and recovery.
+    func checks(_ audit: AuditReport) -> [CheckResult] {
+        var results: [CheckResult] = []
+        let recovery = audit.recoveries.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "; ")
+        if spec.checks.conservation {
+            results.append(
+                CheckResult(
+                    name: "conservation", passed: audit.actualTotal == audit.expectedTotal,
+                    detail: "sum of balances \(audit.actualTotal), expected \(audit.expectedTotal)"))
+        }
+        if spec.checks.noNegative && !spec.overdraft {
+            results.append(
+                CheckResult(
+                    name: "no_negative", passed: audit.negativeAccounts == 0,
+                    detail: "\(audit.negativeAccounts) accounts below zero"))
+        }
+        if spec.checks.durability {
+            results.append(
+                CheckResult(
+                    name: "durability", passed: audit.lost == 0,
+                    detail: "\(audit.acknowledged - audit.lost) of \(audit.acknowledged) acknowledged transfers present "
+                        + "after a crash losing unsynced writes and recovery (\(audit.lost) lost; \(recovery))"))
+            results.append(
+                CheckResult(
+                    name: "exactly_once", passed: audit.balanceMismatches == 0,
+                    detail: "\(audit.balanceMismatches) accounts differ from initial balance + ledger credits - debits"))
+        }
+        if spec.checks.crossLayerIdentity {
+            results.append(
+                CheckResult(
+                    name: "cross_layer_identity", passed: audit.xidMismatches == 0,
+                    detail: "L1 transaction id = L0 xmin for \(audit.acknowledged - audit.lost - audit.xidMismatches) of "
+                        + "\(audit.acknowledged - audit.lost) ledger rows (L2 timestamps join the identity with L2)"))
+        }
+        if spec.checks.replicaConvergence {
+            results.append(
+                CheckResult(
+                    name: "replica_convergence", passed: Set(audit.stateHashes.values).count <= 1,
+                    detail: "\(audit.stateHashes.count) node(s), \(Set(audit.stateHashes.values).count) distinct state hash(es)"
+                        + (audit.stateHashes.count == 1 ? " (one replica per region: replication arrives with L2)" : "")))
+        }
+        return results
+    }
+}
+
+/// Counter values at the start of measuring, so results report the measured phase only.
+final class CounterSnapshot: Sendable {
+    private let storage = Mutex<[String: Double]>([:])
+
+    var values: [String: Double] { storage.withLock { $0 } }
+
+    func set(_ values: [String: Double]) { storage.withLock { $0 = values } }
+}
