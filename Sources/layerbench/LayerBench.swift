@@ -6,7 +6,10 @@ struct LayerBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "layerbench",
         abstract: "A three-layer transactional engine and the benchmark harness that drives it.",
-        subcommands: [RunCommand.self, ValidateCommand.self, BenchCommand.self, VersionCommand.self]
+        subcommands: [
+            RunCommand.self, ValidateCommand.self, CompareCommand.self, MergeCommand.self, GateCommand.self,
+            BenchCommand.self, VersionCommand.self,
+        ]
     )
 }
 

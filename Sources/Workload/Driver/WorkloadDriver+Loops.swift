@@ -49,7 +49,12 @@ extension WorkloadDriver {
                 record(result, lag: 0, into: recorder, expectedInterval: 0)
                 control.countMeasured(failed: result.isFailure)
             }
-            if think > 0 { try? await Task.sleep(nanoseconds: UInt64(think)) }
+            if think > 0 {
+                try? await Task.sleep(nanoseconds: UInt64(think))
+            } else if sequence % 256 == 0 {
+                // A backend that never suspends would otherwise starve the sampler.
+                await Task.yield()
+            }
         }
         return acks
     }

@@ -4,5 +4,5 @@ import ArgumentParser
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Benchmark one layer of the engine in isolation.",
-        subcommands: [StorageBenchCommand.self])
+        subcommands: [StorageBenchCommand.self, DriverBenchCommand.self])
 }

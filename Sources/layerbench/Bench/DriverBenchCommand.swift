@@ -1,0 +1,34 @@
+import ArgumentParser
+import Engine
+import Foundation
+import Workload
+
+/// `layerbench bench driver`: the closed-loop driver with per-layer recording against a backend
+/// that does nothing, to show the harness sustains far more than any engine it measures.
+struct DriverBenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "driver", abstract: "Benchmark the harness itself against a backend that does nothing.")
+
+    @Option(help: "Comma-separated client counts.")
+    var clients: String = "2,8"
+
+    @Option(help: "Seconds to measure each client count.")
+    var seconds: Int = 5
+
+    func run() async throws {
+        let counts = clients.split(separator: ",").compactMap { Int($0) }.filter { $0 > 0 }
+        guard !counts.isEmpty else { throw ValidationError("--clients must list positive integers") }
+        print("clients | transfers/s (null backend, per-layer recording, 1 s sampling)")
+        for count in counts {
+            var spec = WorkloadSpec(name: "driver-bench", accounts: 100_000)
+            spec.load = .closedLoop(clients: [count])
+            spec.warmup = .seconds(1)
+            spec.length = .duration(.seconds(seconds))
+            let driver = WorkloadDriver(
+                spec: spec, options: DriverOptions(dataDirectory: NSTemporaryDirectory() + "layerbench-driver-bench"))
+            guard let variant = spec.variants.first else { continue }
+            let result = try await driver.run(variant: variant, index: 1, of: 1) { _ in NullBackend() }
+            print("\(String(count).padded(7)) | \(Int(result.tps))")
+        }
+    }
+}
