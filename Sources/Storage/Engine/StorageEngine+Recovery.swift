@@ -39,6 +39,8 @@ extension StorageEngine {
             case .prepare:
                 s.commitLog.set(xid, .prepared)
                 running[xid, default: (false, [])].prepared = true
+            case .lock(_, let key):
+                running[xid, default: (false, [])].keys.append(key)
             }
         }
         for (xid, txn) in running {

@@ -8,7 +8,13 @@ extension StorageEngine {
     public func prepare(_ xid: TransactionID) async throws(StorageError) {
         let lsn = try state.withLock { s throws(StorageError) -> LSN in
             if s.closed { throw StorageError.closed }
-            guard s.active[xid]?.phase == .active else { throw notActive(xid, s) }
+            guard let txn = s.active[xid], txn.phase == .active else { throw notActive(xid, s) }
+            // Rows locked without a write leave no write record: log their locks, or a crash
+            // would release them while the transaction stays prepared. (Its own version is the
+            // newest of a row it wrote, since it holds the row's lock.)
+            for key in txn.lockedKeys where s.heap[key]?.last?.xmin != xid {
+                _ = try wal.append(.lock(xid: xid, key: key))
+            }
             let lsn = try wal.append(.prepare(xid: xid))
             s.commitLog.set(xid, .prepared)
             s.active[xid]?.phase = .prepared

@@ -190,7 +190,10 @@ public final class StorageEngine: Sendable {
             s.checkpointRunning = true
             return true
         }
-        if checkpointDue { try checkpoint(alreadyMarked: true) }
+        // The commit is durable and visible: a failing checkpoint must not report it as failed
+        // (the caller would retry a committed transaction). The next commit past the threshold
+        // tries again, and a failing WAL fails the commits themselves.
+        if checkpointDue { try? checkpoint(alreadyMarked: true) }
         return CommitReceipt(lsn: lsn, waitNanos: waited)
     }
 

@@ -2,7 +2,7 @@
 ///
 /// Framing (little endian): `length: UInt32` (of the body), `crc: UInt32` (CRC-32C of the body),
 /// then the body: `kind: UInt8`, `xid: UInt64`, and for `write` the key, balance, payload length
-/// (`UInt16`) and payload. A record is valid iff the whole frame is present and the CRC matches;
+/// (`UInt16`) and payload, for `lock` the key. A record is valid iff the whole frame is present and the CRC matches;
 /// recovery stops at the first invalid one (a torn or corrupt tail) and truncates there.
 enum WALRecord: Sendable, Hashable {
     /// `xid` wrote a new version of `key` (an insert, or an update that sets the old `xmax`).
@@ -14,18 +14,25 @@ enum WALRecord: Sendable, Hashable {
     case abort(xid: TransactionID)
     /// `xid` is prepared for two-phase commit: durable before the vote is sent.
     case prepare(xid: TransactionID)
+    /// `xid`, about to prepare, holds the write lock of `key` without having written it
+    /// (SELECT ... FOR UPDATE): recovery restores the lock with the prepared transaction.
+    case lock(xid: TransactionID, key: AccountID)
 
     static let headerBytes = 8
     /// Bound on a body: a write with the largest payload.
     static let maxBodyBytes = 1 + 8 + 8 + 8 + 2 + Row.maxPayloadBytes
 
     private enum Kind: UInt8 {
-        case write = 1, commit = 2, abort = 3, prepare = 4
+        case write = 1
+        case commit = 2
+        case abort = 3
+        case prepare = 4
+        case lock = 5
     }
 
     var xid: TransactionID {
         switch self {
-        case .write(let xid, _, _), .commit(let xid), .abort(let xid), .prepare(let xid): xid
+        case .write(let xid, _, _), .commit(let xid), .abort(let xid), .prepare(let xid), .lock(let xid, _): xid
         }
     }
 
@@ -50,6 +57,10 @@ enum WALRecord: Sendable, Hashable {
         case .prepare(let xid):
             buffer.append(Kind.prepare.rawValue)
             buffer.appendLittleEndian(xid)
+        case .lock(let xid, let key):
+            buffer.append(Kind.lock.rawValue)
+            buffer.appendLittleEndian(xid)
+            buffer.appendLittleEndian(key)
         }
         let bodyStart = start + WALRecord.headerBytes
         let length = UInt32(buffer.count - bodyStart)
@@ -81,6 +92,9 @@ enum WALRecord: Sendable, Hashable {
                 reader.isAtEnd
             else { return nil }
             record = .write(xid: xid, key: key, row: Row(balance: Int64(bitPattern: balance), payload: payload))
+        case .lock:
+            guard let key = reader.read(UInt64.self), reader.isAtEnd else { return nil }
+            record = .lock(xid: xid, key: key)
         case .commit, .abort, .prepare:
             guard reader.isAtEnd else { return nil }
             record = kind == .commit ? .commit(xid: xid) : kind == .abort ? .abort(xid: xid) : .prepare(xid: xid)

@@ -93,7 +93,7 @@ final class WriteAheadLog: Sendable {
             record.encode(into: &s.buffer)
             switch record {
             case .commit, .prepare: s.commitsInBuffer += 1
-            case .write, .abort: break
+            case .write, .abort, .lock: break
             }
             var signal = false
             if s.buffer.count >= WriteAheadLog.maxBufferedBytes, s.writerIdle {

@@ -182,10 +182,10 @@ public struct WorkloadDriver: Sendable {
             parameters["rate"] = String(rate)
             parameters["max_in_flight"] = String(maxInFlight)
         }
-        if variant.batchCommit {
-            parameters["batch_size"] = String(spec.batch.size)
-            parameters["batch_window_us"] = String(spec.batch.window.nanoseconds / 1000)
-        }
+        // The batch bounds are the spec's whether or not batch commit is on, so that the on/off
+        // variants differ in `batch_commit` alone.
+        parameters["batch_size"] = String(spec.batch.size)
+        parameters["batch_window_us"] = String(spec.batch.window.nanoseconds / 1000)
         return parameters
     }
 

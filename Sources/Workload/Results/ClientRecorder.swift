@@ -16,225 +16,225 @@ import Synchronization
 /// Latency is in microseconds. For every transfer `l2 + l1 + l0 == endToEnd` (DESIGN.md,
 /// "Per-layer latency"); the recorder stores what it is given and does not check it.
 public final class ClientRecorder: Sendable {
-  /// Cumulative figures of one class.
-  struct ClassAccumulator {
-    /// Latency of committed and rejected transfers, indexed by `MetricLayer.slot`.
-    var success: [Histogram<UInt64>]
-    /// End-to-end latency of failed transfers.
-    var failureLatency: Histogram<UInt64>
-    var committed = 0
-    var rejected = 0
-    var retries = 0
-    var failed: [String: Int] = [:]
-    var retriedErrors: [String: Int] = [:]
+    /// Cumulative figures of one class.
+    struct ClassAccumulator {
+        /// Latency of committed and rejected transfers, indexed by `MetricLayer.slot`.
+        var success: [Histogram<UInt64>]
+        /// End-to-end latency of failed transfers.
+        var failureLatency: Histogram<UInt64>
+        var committed = 0
+        var rejected = 0
+        var retries = 0
+        var failed: [String: Int] = [:]
+        var retriedErrors: [String: Int] = [:]
 
-    init() {
-      success = Array(repeating: .latency(), count: MetricLayer.slotCount)
-      failureLatency = .latency()
-    }
-
-    var isEmpty: Bool { committed == 0 && rejected == 0 && retries == 0 && failed.isEmpty }
-
-    func result(_ transferClass: TransferClass) -> ClassResult {
-      var latency: [MetricLayer: Histogram<UInt64>] = [:]
-      for layer in MetricLayer.allCases {
-        latency[layer] = success[layer.slot]
-      }
-      return ClassResult(
-        transferClass: transferClass,
-        committed: committed,
-        rejected: rejected,
-        failed: failed,
-        retries: retries,
-        retriedErrors: retriedErrors,
-        latency: latency,
-        failureLatency: failureLatency
-      )
-    }
-  }
-
-  struct State {
-    /// Indexed by `TransferClass.slot`.
-    var classes: [ClassAccumulator]
-    var interval: IntervalSample
-    var scheduleLag: Histogram<UInt64>
-
-    init() {
-      classes = Array(repeating: ClassAccumulator(), count: TransferClass.slotCount)
-      interval = IntervalSample()
-      scheduleLag = .latency()
-    }
-  }
-
-  private let state: Mutex<State>
-
-  /// A recorder with nothing recorded.
-  public init() {
-    state = Mutex(State())
-  }
-
-  /// Records one finished transfer.
-  ///
-  /// - Parameters:
-  ///   - transferClass: the class of the transfer.
-  ///   - endToEndMicros: latency as the client saw it, from the start of the first attempt.
-  ///   - l2: self time of L2 spans on the critical path.
-  ///   - l1: self time of L1 spans on the critical path.
-  ///   - l0: self time of L0 spans on the critical path.
-  ///   - outcome: how it ended. Committed and rejected transfers go into the per-layer success
-  ///     histograms; failed ones only into the end-to-end failure histogram.
-  ///   - retries: attempts that were retried before the final one.
-  ///   - retriedErrors: the SQLSTATE of each retried attempt.
-  public func record(
-    _ transferClass: TransferClass,
-    endToEndMicros: UInt64,
-    l2: UInt64,
-    l1: UInt64,
-    l0: UInt64,
-    outcome: TransferOutcome,
-    retries: Int = 0,
-    retriedErrors: [String] = []
-  ) {
-    record(
-      transferClass, endToEndMicros: endToEndMicros, l2: l2, l1: l1, l0: l0, outcome: outcome,
-      retries: retries, retriedErrors: retriedErrors, expectedIntervalMicros: 0)
-  }
-
-  /// Records one finished transfer of an open-loop run, correcting for coordinated omission.
-  ///
-  /// The driver measures `endToEndMicros` from the transfer's intended start; besides the value
-  /// itself the end-to-end histograms get the samples that a stalled client would have
-  /// produced every `expectedIntervalMicros` (HdrHistogram's `recordCorrectedValue`). The layer
-  /// histograms get the measured value only: a missed send has no layer breakdown.
-  public func recordCorrected(
-    _ transferClass: TransferClass,
-    endToEndMicros: UInt64,
-    l2: UInt64,
-    l1: UInt64,
-    l0: UInt64,
-    outcome: TransferOutcome,
-    retries: Int = 0,
-    retriedErrors: [String] = [],
-    expectedIntervalMicros: UInt64
-  ) {
-    record(
-      transferClass, endToEndMicros: endToEndMicros, l2: l2, l1: l1, l0: l0, outcome: outcome,
-      retries: retries, retriedErrors: retriedErrors, expectedIntervalMicros: expectedIntervalMicros
-    )
-  }
-
-  /// Records how late an open-loop send started against its schedule.
-  public func recordScheduleLag(micros: UInt64) {
-    state.withLock { _ = $0.scheduleLag.record(micros) }
-  }
-
-  private func record(
-    _ transferClass: TransferClass,
-    endToEndMicros: UInt64,
-    l2: UInt64,
-    l1: UInt64,
-    l0: UInt64,
-    outcome: TransferOutcome,
-    retries: Int,
-    retriedErrors: [String],
-    expectedIntervalMicros: UInt64
-  ) {
-    let slot = transferClass.slot
-    state.withLock { state in
-      state.classes[slot].retries += retries
-      state.interval.classes[slot].retries += retries
-      for sqlstate in retriedErrors {
-        state.classes[slot].retriedErrors[sqlstate, default: 0] += 1
-      }
-      switch outcome {
-      case .committed, .rejected:
-        if case .committed = outcome {
-          state.classes[slot].committed += 1
-          state.interval.classes[slot].committed += 1
-        } else {
-          state.classes[slot].rejected += 1
-          state.interval.classes[slot].rejected += 1
+        init() {
+            success = Array(repeating: .latency(), count: MetricLayer.slotCount)
+            failureLatency = .latency()
         }
-        let e2e = MetricLayer.endToEnd.slot
-        if expectedIntervalMicros > 0 {
-          state.classes[slot].success[e2e].recordCorrectedValue(
-            endToEndMicros, expectedInterval: expectedIntervalMicros)
-          state.interval.classes[slot].latency.recordCorrectedValue(
-            endToEndMicros, expectedInterval: expectedIntervalMicros)
-        } else {
-          state.classes[slot].success[e2e].record(endToEndMicros)
-          state.interval.classes[slot].latency.record(endToEndMicros)
+
+        var isEmpty: Bool { committed == 0 && rejected == 0 && retries == 0 && failed.isEmpty }
+
+        func result(_ transferClass: TransferClass) -> ClassResult {
+            var latency: [MetricLayer: Histogram<UInt64>] = [:]
+            for layer in MetricLayer.allCases {
+                latency[layer] = success[layer.slot]
+            }
+            return ClassResult(
+                transferClass: transferClass,
+                committed: committed,
+                rejected: rejected,
+                failed: failed,
+                retries: retries,
+                retriedErrors: retriedErrors,
+                latency: latency,
+                failureLatency: failureLatency
+            )
         }
-        state.classes[slot].success[MetricLayer.l2.slot].record(l2)
-        state.classes[slot].success[MetricLayer.l1.slot].record(l1)
-        state.classes[slot].success[MetricLayer.l0.slot].record(l0)
-      case .failed(let sqlstate):
-        state.classes[slot].failed[sqlstate, default: 0] += 1
-        state.interval.classes[slot].errors += 1
-        if expectedIntervalMicros > 0 {
-          state.classes[slot].failureLatency.recordCorrectedValue(
-            endToEndMicros, expectedInterval: expectedIntervalMicros)
-        } else {
-          state.classes[slot].failureLatency.record(endToEndMicros)
+    }
+
+    struct State {
+        /// Indexed by `TransferClass.slot`.
+        var classes: [ClassAccumulator]
+        var interval: IntervalSample
+        var scheduleLag: Histogram<UInt64>
+
+        init() {
+            classes = Array(repeating: ClassAccumulator(), count: TransferClass.slotCount)
+            interval = IntervalSample()
+            scheduleLag = .latency()
         }
-      }
     }
-  }
 
-  /// Hands out what was recorded since the last call and starts a new interval.
-  ///
-  /// Pass the sample returned by the previous call back as `recycling` to reuse its histogram
-  /// storage (it is emptied here, outside the lock), so the clients allocate nothing new.
-  public func takeInterval(recycling: IntervalSample? = nil) -> IntervalSample {
-    var fresh = recycling ?? IntervalSample()
-    fresh.reset()
-    state.withLock { state in
-      swap(&state.interval, &fresh)
+    private let state: Mutex<State>
+
+    /// A recorder with nothing recorded.
+    public init() {
+        state = Mutex(State())
     }
-    return fresh
-  }
 
-  /// The cumulative results, one per class that saw any transfer, in class order.
-  public func results() -> [ClassResult] {
-    let classes = state.withLock { $0.classes }
-    return TransferClass.allCases.compactMap { transferClass in
-      let accumulator = classes[transferClass.slot]
-      return accumulator.isEmpty ? nil : accumulator.result(transferClass)
+    /// Records one finished transfer.
+    ///
+    /// - Parameters:
+    ///   - transferClass: the class of the transfer.
+    ///   - endToEndMicros: latency as the client saw it, from the start of the first attempt.
+    ///   - l2: self time of L2 spans on the critical path.
+    ///   - l1: self time of L1 spans on the critical path.
+    ///   - l0: self time of L0 spans on the critical path.
+    ///   - outcome: how it ended. Committed and rejected transfers go into the per-layer success
+    ///     histograms; failed ones only into the end-to-end failure histogram.
+    ///   - retries: attempts that were retried before the final one.
+    ///   - retriedErrors: the SQLSTATE of each retried attempt.
+    public func record(
+        _ transferClass: TransferClass,
+        endToEndMicros: UInt64,
+        l2: UInt64,
+        l1: UInt64,
+        l0: UInt64,
+        outcome: TransferOutcome,
+        retries: Int = 0,
+        retriedErrors: [String] = []
+    ) {
+        record(
+            transferClass, endToEndMicros: endToEndMicros, l2: l2, l1: l1, l0: l0, outcome: outcome,
+            retries: retries, retriedErrors: retriedErrors, expectedIntervalMicros: 0)
     }
-  }
 
-  /// The schedule lag of an open-loop run, or `nil` when none was recorded.
-  public func scheduleLag() -> Histogram<UInt64>? {
-    let lag = state.withLock { $0.scheduleLag }
-    return lag.totalCount == 0 ? nil : lag
-  }
-
-  /// Forgets everything recorded so far, for example at the end of the warm-up.
-  public func reset() {
-    let fresh = State()
-    state.withLock { $0 = fresh }
-  }
-
-  /// The results of several clients merged per class: histograms added, counts summed.
-  public static func mergedResults(_ recorders: [ClientRecorder]) -> [ClassResult] {
-    ClassResult.merged(recorders.flatMap { $0.results() })
-  }
-
-  /// The merged schedule lag of several clients, or `nil` when none recorded any.
-  public static func mergedScheduleLag(_ recorders: [ClientRecorder]) -> Histogram<UInt64>? {
-    var total: Histogram<UInt64>?
-    for lag in recorders.compactMap({ $0.scheduleLag() }) {
-      if total == nil {
-        total = lag
-      } else {
-        total?.add(lag)
-      }
+    /// Records one finished transfer of an open-loop run, correcting for coordinated omission.
+    ///
+    /// The driver measures `endToEndMicros` from the transfer's intended start; besides the value
+    /// itself the end-to-end histograms get the samples that a stalled client would have
+    /// produced every `expectedIntervalMicros` (HdrHistogram's `recordCorrectedValue`). The layer
+    /// histograms get the measured value only: a missed send has no layer breakdown.
+    public func recordCorrected(
+        _ transferClass: TransferClass,
+        endToEndMicros: UInt64,
+        l2: UInt64,
+        l1: UInt64,
+        l0: UInt64,
+        outcome: TransferOutcome,
+        retries: Int = 0,
+        retriedErrors: [String] = [],
+        expectedIntervalMicros: UInt64
+    ) {
+        record(
+            transferClass, endToEndMicros: endToEndMicros, l2: l2, l1: l1, l0: l0, outcome: outcome,
+            retries: retries, retriedErrors: retriedErrors, expectedIntervalMicros: expectedIntervalMicros
+        )
     }
-    return total
-  }
 
-  /// The interval samples of several clients taken at the same tick, merged.
-  public static func takeMergedInterval(_ recorders: [ClientRecorder]) -> IntervalSample {
-    IntervalSample.merged(recorders.map { $0.takeInterval() })
-  }
+    /// Records how late an open-loop send started against its schedule.
+    public func recordScheduleLag(micros: UInt64) {
+        state.withLock { _ = $0.scheduleLag.record(micros) }
+    }
+
+    private func record(
+        _ transferClass: TransferClass,
+        endToEndMicros: UInt64,
+        l2: UInt64,
+        l1: UInt64,
+        l0: UInt64,
+        outcome: TransferOutcome,
+        retries: Int,
+        retriedErrors: [String],
+        expectedIntervalMicros: UInt64
+    ) {
+        let slot = transferClass.slot
+        state.withLock { state in
+            state.classes[slot].retries += retries
+            state.interval.classes[slot].retries += retries
+            for sqlstate in retriedErrors {
+                state.classes[slot].retriedErrors[sqlstate, default: 0] += 1
+            }
+            switch outcome {
+            case .committed, .rejected:
+                if case .committed = outcome {
+                    state.classes[slot].committed += 1
+                    state.interval.classes[slot].committed += 1
+                } else {
+                    state.classes[slot].rejected += 1
+                    state.interval.classes[slot].rejected += 1
+                }
+                let e2e = MetricLayer.endToEnd.slot
+                if expectedIntervalMicros > 0 {
+                    state.classes[slot].success[e2e].recordCorrectedValue(
+                        endToEndMicros, expectedInterval: expectedIntervalMicros)
+                    state.interval.classes[slot].latency.recordCorrectedValue(
+                        endToEndMicros, expectedInterval: expectedIntervalMicros)
+                } else {
+                    state.classes[slot].success[e2e].record(endToEndMicros)
+                    state.interval.classes[slot].latency.record(endToEndMicros)
+                }
+                state.classes[slot].success[MetricLayer.l2.slot].record(l2)
+                state.classes[slot].success[MetricLayer.l1.slot].record(l1)
+                state.classes[slot].success[MetricLayer.l0.slot].record(l0)
+            case .failed(let sqlstate):
+                state.classes[slot].failed[sqlstate, default: 0] += 1
+                state.interval.classes[slot].errors += 1
+                if expectedIntervalMicros > 0 {
+                    state.classes[slot].failureLatency.recordCorrectedValue(
+                        endToEndMicros, expectedInterval: expectedIntervalMicros)
+                } else {
+                    state.classes[slot].failureLatency.record(endToEndMicros)
+                }
+            }
+        }
+    }
+
+    /// Hands out what was recorded since the last call and starts a new interval.
+    ///
+    /// Pass the sample returned by the previous call back as `recycling` to reuse its histogram
+    /// storage (it is emptied here, outside the lock), so the clients allocate nothing new.
+    public func takeInterval(recycling: IntervalSample? = nil) -> IntervalSample {
+        var fresh = recycling ?? IntervalSample()
+        fresh.reset()
+        state.withLock { state in
+            swap(&state.interval, &fresh)
+        }
+        return fresh
+    }
+
+    /// The cumulative results, one per class that saw any transfer, in class order.
+    public func results() -> [ClassResult] {
+        let classes = state.withLock { $0.classes }
+        return TransferClass.allCases.compactMap { transferClass in
+            let accumulator = classes[transferClass.slot]
+            return accumulator.isEmpty ? nil : accumulator.result(transferClass)
+        }
+    }
+
+    /// The schedule lag of an open-loop run, or `nil` when none was recorded.
+    public func scheduleLag() -> Histogram<UInt64>? {
+        let lag = state.withLock { $0.scheduleLag }
+        return lag.totalCount == 0 ? nil : lag
+    }
+
+    /// Forgets everything recorded so far, for example at the end of the warm-up.
+    public func reset() {
+        let fresh = State()
+        state.withLock { $0 = fresh }
+    }
+
+    /// The results of several clients merged per class: histograms added, counts summed.
+    public static func mergedResults(_ recorders: [ClientRecorder]) -> [ClassResult] {
+        ClassResult.merged(recorders.flatMap { $0.results() })
+    }
+
+    /// The merged schedule lag of several clients, or `nil` when none recorded any.
+    public static func mergedScheduleLag(_ recorders: [ClientRecorder]) -> Histogram<UInt64>? {
+        var total: Histogram<UInt64>?
+        for lag in recorders.compactMap({ $0.scheduleLag() }) {
+            if total == nil {
+                total = lag
+            } else {
+                total?.add(lag)
+            }
+        }
+        return total
+    }
+
+    /// The interval samples of several clients taken at the same tick, merged.
+    public static func takeMergedInterval(_ recorders: [ClientRecorder]) -> IntervalSample {
+        IntervalSample.merged(recorders.map { $0.takeInterval() })
+    }
 }

@@ -2,101 +2,101 @@ import Histogram
 
 /// Everything measured for one variant of a spec (one point of its optimisation matrix).
 public struct VariantResult: Sendable, Equatable {
-  /// The variant's name, unique within a run, for example `locality-on`.
-  public var name: String
-  /// The parameters that make this variant, for example `locality=false`, `clients=16`.
-  public var parameters: [String: String]
-  /// Length of the measured window in seconds, warm-up excluded.
-  public var durationSeconds: Double
-  /// Per-class results, in class order.
-  public var classes: [ClassResult]
-  /// One point per second of the measured window.
-  public var timeSeries: [TimeSeriesPoint]
-  /// Engine counters over the measured window, free-form: `fsyncs`, `commits_per_fsync`,
-  /// `wal_bytes`, `messages`, `pool_waits`, `jemalloc_allocated_bytes`, ...
-  ///
-  /// Names containing `_per_` or ending in `_ratio` are ratios; every other counter is a total
-  /// (this decides how shards merge, see ``RunResult/merge(_:)``).
-  public var counters: [String: Double]
-  /// How late open-loop sends started against their schedule, in microseconds (open loop only).
-  public var scheduleLag: Histogram<UInt64>?
-  /// The correctness checks run after the variant.
-  public var checks: [CheckResult]
+    /// The variant's name, unique within a run, for example `locality-on`.
+    public var name: String
+    /// The parameters that make this variant, for example `locality=false`, `clients=16`.
+    public var parameters: [String: String]
+    /// Length of the measured window in seconds, warm-up excluded.
+    public var durationSeconds: Double
+    /// Per-class results, in class order.
+    public var classes: [ClassResult]
+    /// One point per second of the measured window.
+    public var timeSeries: [TimeSeriesPoint]
+    /// Engine counters over the measured window, free-form: `fsyncs`, `commits_per_fsync`,
+    /// `wal_bytes`, `messages`, `pool_waits`, `jemalloc_allocated_bytes`, ...
+    ///
+    /// Names containing `_per_` or ending in `_ratio` are ratios; every other counter is a total
+    /// (this decides how shards merge, see ``RunResult/merge(_:)``).
+    public var counters: [String: Double]
+    /// How late open-loop sends started against their schedule, in microseconds (open loop only).
+    public var scheduleLag: Histogram<UInt64>?
+    /// The correctness checks run after the variant.
+    public var checks: [CheckResult]
 
-  /// A variant result from its parts.
-  public init(
-    name: String,
-    parameters: [String: String] = [:],
-    durationSeconds: Double,
-    classes: [ClassResult],
-    timeSeries: [TimeSeriesPoint] = [],
-    counters: [String: Double] = [:],
-    scheduleLag: Histogram<UInt64>? = nil,
-    checks: [CheckResult] = []
-  ) {
-    self.name = name
-    self.parameters = parameters
-    self.durationSeconds = durationSeconds
-    self.classes = classes
-    self.timeSeries = timeSeries
-    self.counters = counters
-    self.scheduleLag = scheduleLag
-    self.checks = checks
-  }
+    /// A variant result from its parts.
+    public init(
+        name: String,
+        parameters: [String: String] = [:],
+        durationSeconds: Double,
+        classes: [ClassResult],
+        timeSeries: [TimeSeriesPoint] = [],
+        counters: [String: Double] = [:],
+        scheduleLag: Histogram<UInt64>? = nil,
+        checks: [CheckResult] = []
+    ) {
+        self.name = name
+        self.parameters = parameters
+        self.durationSeconds = durationSeconds
+        self.classes = classes
+        self.timeSeries = timeSeries
+        self.counters = counters
+        self.scheduleLag = scheduleLag
+        self.checks = checks
+    }
 
-  /// The result of one class, if the variant ran any transfer of it.
-  public func result(for transferClass: TransferClass) -> ClassResult? {
-    classes.first { $0.transferClass == transferClass }
-  }
+    /// The result of one class, if the variant ran any transfer of it.
+    public func result(for transferClass: TransferClass) -> ClassResult? {
+        classes.first { $0.transferClass == transferClass }
+    }
 
-  /// Committed transfers over all classes.
-  public var committed: Int { classes.reduce(0) { $0 + $1.committed } }
+    /// Committed transfers over all classes.
+    public var committed: Int { classes.reduce(0) { $0 + $1.committed } }
 
-  /// Transfers issued over all classes (committed, rejected and failed).
-  public var transfers: Int { classes.reduce(0) { $0 + $1.count } }
+    /// Transfers issued over all classes (committed, rejected and failed).
+    public var transfers: Int { classes.reduce(0) { $0 + $1.count } }
 
-  /// Committed transfers per second over all classes.
-  public var tps: Double { durationSeconds > 0 ? Double(committed) / durationSeconds : 0 }
+    /// Committed transfers per second over all classes.
+    public var tps: Double { durationSeconds > 0 ? Double(committed) / durationSeconds : 0 }
 
-  /// Whether every check passed (true when there were none).
-  public var checksPassed: Bool { checks.allSatisfy(\.passed) }
+    /// Whether every check passed (true when there were none).
+    public var checksPassed: Bool { checks.allSatisfy(\.passed) }
 
-  /// Whether a counter name denotes a ratio (averaged across shards) rather than a total (summed).
-  public static func isRatioCounter(_ name: String) -> Bool {
-    name.contains("_per_") || name.hasSuffix("_ratio")
-  }
+    /// Whether a counter name denotes a ratio (averaged across shards) rather than a total (summed).
+    public static func isRatioCounter(_ name: String) -> Bool {
+        name.contains("_per_") || name.hasSuffix("_ratio")
+    }
 }
 
 extension VariantResult: Codable {
-  enum CodingKeys: String, CodingKey {
-    case name, parameters, durationSeconds, classes, timeSeries, counters, scheduleLag, checks
-  }
-
-  /// Decodes the `run.json` form.
-  public init(from decoder: any Decoder) throws {
-    let container = try decoder.container(keyedBy: CodingKeys.self)
-    name = try container.decode(String.self, forKey: .name)
-    parameters = try container.decode([String: String].self, forKey: .parameters)
-    durationSeconds = try container.decode(Double.self, forKey: .durationSeconds)
-    classes = try container.decode([ClassResult].self, forKey: .classes)
-    timeSeries = try container.decode([TimeSeriesPoint].self, forKey: .timeSeries)
-    counters = try container.decode([String: Double].self, forKey: .counters)
-    scheduleLag = try container.decodeHistogramIfPresent(forKey: .scheduleLag)
-    checks = try container.decode([CheckResult].self, forKey: .checks)
-  }
-
-  /// Encodes the `run.json` form.
-  public func encode(to encoder: any Encoder) throws {
-    var container = encoder.container(keyedBy: CodingKeys.self)
-    try container.encode(name, forKey: .name)
-    try container.encode(parameters, forKey: .parameters)
-    try container.encode(durationSeconds, forKey: .durationSeconds)
-    try container.encode(classes, forKey: .classes)
-    try container.encode(timeSeries, forKey: .timeSeries)
-    try container.encode(counters, forKey: .counters)
-    if let scheduleLag {
-      try container.encodeHistogram(scheduleLag, forKey: .scheduleLag)
+    enum CodingKeys: String, CodingKey {
+        case name, parameters, durationSeconds, classes, timeSeries, counters, scheduleLag, checks
     }
-    try container.encode(checks, forKey: .checks)
-  }
+
+    /// Decodes the `run.json` form.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        name = try container.decode(String.self, forKey: .name)
+        parameters = try container.decode([String: String].self, forKey: .parameters)
+        durationSeconds = try container.decode(Double.self, forKey: .durationSeconds)
+        classes = try container.decode([ClassResult].self, forKey: .classes)
+        timeSeries = try container.decode([TimeSeriesPoint].self, forKey: .timeSeries)
+        counters = try container.decode([String: Double].self, forKey: .counters)
+        scheduleLag = try container.decodeHistogramIfPresent(forKey: .scheduleLag)
+        checks = try container.decode([CheckResult].self, forKey: .checks)
+    }
+
+    /// Encodes the `run.json` form.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(name, forKey: .name)
+        try container.encode(parameters, forKey: .parameters)
+        try container.encode(durationSeconds, forKey: .durationSeconds)
+        try container.encode(classes, forKey: .classes)
+        try container.encode(timeSeries, forKey: .timeSeries)
+        try container.encode(counters, forKey: .counters)
+        if let scheduleLag {
+            try container.encodeHistogram(scheduleLag, forKey: .scheduleLag)
+        }
+        try container.encode(checks, forKey: .checks)
+    }
 }

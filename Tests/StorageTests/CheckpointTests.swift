@@ -1,0 +1,187 @@
+import Foundation
+import Synchronization
+import Testing
+
+@testable import Storage
+
+@Suite("Checkpoint")
+struct CheckpointTests {
+    @Test("after a checkpoint the older segments are gone and recovery starts from it")
+    func checkpointTruncatesTheLog() async throws {
+        try await withTemporaryDirectory { directory in
+            let engine = try StorageEngine(directory: directory)
+            try await engine.commitWrites([1: 10, 2: 20])
+            try engine.checkpoint()
+            try await engine.commitWrites([1: 11])
+            try engine.checkpoint()
+            let redo = try #require(WriteAheadLog.segments(in: directory).first).start
+            #expect(WriteAheadLog.segments(in: directory).map(\.start) == [redo])
+            #expect(redo > 0)
+            let running = try engine.begin()
+            try engine.write(2, Row(balance: 0), for: running, snapshot: nil)
+            try await engine.commitWrites([3: 30])
+            #expect(engine.statistics().checkpoints == 2)
+            engine.crash()
+
+            let recovered = try StorageEngine(directory: directory)
+            #expect(recovered.recovery.checkpointLoaded)
+            #expect(recovered.recovery.redoLSN == redo)
+            // Only what follows the checkpoint is replayed: the running write and one commit.
+            #expect(recovered.recovery.recordsReplayed == 3)
+            #expect(recovered.recovery.committedReplayed == 1)
+            #expect(recovered.recovery.abortedInProgress == 1)
+            #expect(recovered.committedBalances() == [1: 11, 2: 20, 3: 30])
+            #expect(recovered.status(of: running) == .aborted)
+            try recovered.close()
+        }
+    }
+
+    @Test("a transaction running at the checkpoint commits after it, or is aborted by recovery")
+    func runningTransactionsAcrossACheckpoint() async throws {
+        try await withTemporaryDirectory { directory in
+            let engine = try StorageEngine(directory: directory)
+            try await engine.commitWrites([1: 10, 2: 20])
+            let winner = try engine.begin()
+            try engine.write(1, Row(balance: 5), for: winner, snapshot: engine.snapshot(for: winner))
+            let loser = try engine.begin()
+            try engine.write(2, Row(balance: 7), for: loser, snapshot: engine.snapshot(for: loser))
+            try engine.checkpoint()
+            try engine.write(3, Row(balance: 15), for: winner, snapshot: nil)
+            try await engine.commit(winner)
+            engine.crash(losingUnsyncedWrites: true)
+
+            let recovered = try StorageEngine(directory: directory)
+            #expect(recovered.recovery.checkpointLoaded)
+            #expect(recovered.committedBalances() == [1: 5, 2: 20, 3: 15])
+            #expect(recovered.status(of: winner) == .committed)
+            #expect(recovered.status(of: loser) == .aborted)
+            // The loser's lock is not restored: row 2 is writable.
+            try await recovered.commitWrites([2: 21])
+            #expect(recovered.committedBalances()[2] == 21)
+            try recovered.close()
+        }
+    }
+
+    @Test("segments a crash left behind before their removal are skipped by replay")
+    func leftoverSegmentsAreSkipped() async throws {
+        try await withTemporaryDirectory { directory in
+            let engine = try StorageEngine(directory: directory)
+            try await engine.commitWrites([1: 10])
+            try await engine.commitWrites([1: 11])
+            let old = try #require(WriteAheadLog.segments(in: directory).first)
+            let oldBytes = try fileBytes(old.path)
+            try engine.checkpoint()
+            try await engine.commitWrites([2: 20])
+            engine.crash()
+            // As if the crash came between writing the checkpoint and removing the old segment.
+            try writeFileBytes(oldBytes, to: old.path)
+
+            let recovered = try StorageEngine(directory: directory)
+            #expect(recovered.recovery.checkpointLoaded)
+            #expect(recovered.recovery.recordsReplayed == 2)
+            #expect(recovered.committedBalances() == [1: 11, 2: 20])
+            let first = recovered.stateHash()
+            recovered.crash()
+            let again = try StorageEngine(directory: directory)
+            #expect(again.stateHash() == first)
+            try again.close()
+        }
+    }
+
+    @Test(
+        "a corrupt checkpoint file is refused with corruptCheckpoint",
+        arguments: ["flipped byte", "truncated", "empty"])
+    func corruptCheckpoint(_ damage: String) async throws {
+        try await withTemporaryDirectory { directory in
+            let engine = try StorageEngine(directory: directory)
+            try await engine.commitWrites([1: 10, 2: 20])
+            try engine.checkpoint()
+            try engine.close()
+            let path = directory + "/" + StorageEngine.checkpointFile
+            var bytes = try fileBytes(path)
+            switch damage {
+            case "flipped byte": bytes[bytes.count / 2] ^= 0x10
+            case "truncated": bytes.removeLast(5)
+            default: bytes = []
+            }
+            try writeFileBytes(bytes, to: path)
+            let error = #expect(throws: StorageError.self) { try StorageEngine(directory: directory) }
+            guard case .corruptCheckpoint(let reported, _) = error else {
+                Issue.record("expected corruptCheckpoint, got \(String(describing: error))")
+                return
+            }
+            #expect(reported == path)
+        }
+    }
+
+    @Test("a checkpoint encodes and decodes the whole state")
+    func checkpointRoundTrip() async throws {
+        try await withTemporaryDirectory { directory in
+            let engine = try StorageEngine(directory: directory, options: StorageOptions(durability: .none))
+            try await engine.commitWrites([1: 10, 2: 20])
+            try await engine.commitWrites([1: -11])
+            let prepared = try engine.begin()
+            try engine.write(3, Row(balance: 3, payload: [9, 8, 7]), for: prepared, snapshot: nil)
+            try await engine.prepare(prepared)
+            let running = try engine.begin()
+            try engine.lock(2, for: running, snapshot: nil)
+            let bytes = engine.state.withLock { StorageEngine.encodeCheckpoint($0, redo: 1234) }
+            let (state, redo, transactions) = try StorageEngine.decodeCheckpoint(bytes, path: "test")
+            #expect(redo == 1234)
+            #expect(state.highestXid == running)
+            #expect(state.commitLog.entries == engine.state.withLock { $0.commitLog.entries })
+            #expect(state.heap.mapValues { $0.map(\.xmin) } == engine.heapVersions.mapValues { $0.map(\.xmin) })
+            #expect(state.heap[3]?.first?.row == Row(balance: 3, payload: [9, 8, 7]))
+            let restored = Dictionary(uniqueKeysWithValues: transactions.map { ($0.xid, $0) })
+            #expect(restored[prepared]?.prepared == true)
+            #expect(restored[prepared]?.keys == [3])
+            #expect(restored[running]?.prepared == false)
+            #expect(restored[running]?.keys == [2])
+            try engine.close()
+        }
+    }
+
+    @Test("automatic checkpoints bound the log, and recovery from them keeps every commit")
+    func automaticCheckpoints() async throws {
+        try await withTemporaryDirectory { directory in
+            let options = StorageOptions(checkpointWALBytes: 2_048)
+            let engine = try StorageEngine(directory: directory, options: options)
+            var model: [AccountID: Int64] = [:]
+            for round in 0..<100 {
+                let writes: [AccountID: Int64] = [AccountID(round % 10): Int64(round), 99: Int64(round)]
+                try await engine.commitWrites(writes)
+                model.merge(writes) { $1 }
+            }
+            #expect(engine.statistics().checkpoints > 0)
+            #expect(WriteAheadLog.segments(in: directory).count <= 2)
+            engine.crash(losingUnsyncedWrites: true)
+            let recovered = try StorageEngine(directory: directory, options: options)
+            #expect(recovered.recovery.checkpointLoaded)
+            #expect(recovered.committedBalances() == model)
+            try recovered.close()
+        }
+    }
+
+    @Test("a commit that triggers a failing automatic checkpoint still reports its durable commit")
+    func failingAutomaticCheckpointDoesNotFailTheCommit() async throws {
+        try await withTemporaryDirectory { directory in
+            let engine = try StorageEngine(directory: directory, options: StorageOptions(checkpointWALBytes: 1))
+            // The checkpoint's temporary file cannot be created: a directory is in its way.
+            let blocker = directory + "/" + StorageEngine.checkpointFile + ".tmp"
+            try FileManager.default.createDirectory(atPath: blocker, withIntermediateDirectories: false)
+            let xid = try engine.begin()
+            try engine.write(1, Row(balance: 10), for: xid, snapshot: nil)
+            await #expect(throws: Never.self) { try await engine.commit(xid) }
+            #expect(engine.status(of: xid) == .committed)
+            #expect(engine.statistics().checkpoints == 0)
+            #expect(throws: StorageError.self) { try engine.checkpoint() }
+            try FileManager.default.removeItem(atPath: blocker)
+            try await engine.commitWrites([2: 20])
+            #expect(engine.statistics().checkpoints == 1)
+            engine.crash()
+            let recovered = try StorageEngine(directory: directory)
+            #expect(recovered.committedBalances() == [1: 10, 2: 20])
+            try recovered.close()
+        }
+    }
+}
