@@ -27,4 +27,3 @@ enum Output {
         if stderrIsTerminal { FileHandle.standardError.write(Data("\n".utf8)) }
     }
 }
-

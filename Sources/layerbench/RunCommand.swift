@@ -50,7 +50,8 @@ struct RunCommand: AsyncParsableCommand {
             memoryGauges: {
                 guard let stats = Jemalloc.stats() else { return [:] }
                 return [
-                    "jemalloc_allocated_bytes": Double(stats.allocated), "jemalloc_resident_bytes": Double(stats.resident),
+                    "jemalloc_allocated_bytes": Double(stats.allocated),
+                    "jemalloc_resident_bytes": Double(stats.resident),
                     "jemalloc_active_bytes": Double(stats.active), "jemalloc_mapped_bytes": Double(stats.mapped),
                 ]
             })
@@ -84,7 +85,9 @@ struct RunCommand: AsyncParsableCommand {
         let formats = Set(workload.report.formats.compactMap { ReportWriter.Output(rawValue: $0.rawValue) })
         _ = try ReportWriter(outputs: formats).write(run, to: directory)
         print("report: \(directory.path)/\(ReportWriter.summaryFileName)")
-        let failedChecks = results.flatMap { variant in variant.checks.filter { !$0.passed }.map { "\(variant.name): \($0.name)" } }
+        let failedChecks = results.flatMap { variant in
+            variant.checks.filter { !$0.passed }.map { "\(variant.name): \($0.name)" }
+        }
         let errors = results.reduce(0) { $0 + $1.classes.reduce(0) { $0 + $1.failed.values.reduce(0, +) } }
         if !failedChecks.isEmpty {
             Output.error("layerbench: checks FAILED: " + failedChecks.joined(separator: ", "))
@@ -110,12 +113,14 @@ struct RunCommand: AsyncParsableCommand {
         case .loading:
             return "\(prefix) loading accounts: \(progress.cumulativeCount)"
         case .warmup:
-            return "\(prefix) warm-up \(String(format: "%.0f", progress.elapsedSeconds))s, \(progress.cumulativeCount) transfers"
+            return
+                "\(prefix) warm-up \(String(format: "%.0f", progress.elapsedSeconds))s, \(progress.cumulativeCount) transfers"
         case .checking:
             return "\(prefix) crash, recovery and audit of \(progress.cumulativeCount) acknowledged transfers"
         case .measuring:
             guard let point = progress.point else { return prefix }
-            return ProgressLine.render(variant: "\(progress.variantIndex)/\(progress.variantCount) \(progress.variant)", point: point)
+            return ProgressLine.render(
+                variant: "\(progress.variantIndex)/\(progress.variantCount) \(progress.variant)", point: point)
                 + " | cumulative \(Int(progress.cumulativeTPS)) tps, \(progress.cumulativeErrors) errors"
         }
     }

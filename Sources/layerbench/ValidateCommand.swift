@@ -19,9 +19,12 @@ struct ValidateCommand: ParsableCommand {
             do {
                 let spec = try WorkloadSpec.load(path: path, overrides: overrides)
                 let variants = spec.variants
-                print("\(path): ok (\(variants.count) variant\(variants.count == 1 ? "" : "s"): "
-                    + variants.map(\.name).joined(separator: ", ") + ")")
-                do { try WorkloadDriver(spec: spec, options: DriverOptions(dataDirectory: "/tmp")).checkSupported() } catch {
+                print(
+                    "\(path): ok (\(variants.count) variant\(variants.count == 1 ? "" : "s"): "
+                        + variants.map(\.name).joined(separator: ", ") + ")")
+                do {
+                    try WorkloadDriver(spec: spec, options: DriverOptions(dataDirectory: "/tmp")).checkSupported()
+                } catch {
                     print("\(path): note: valid, but this build cannot run it yet: \(error)")
                 }
             } catch {

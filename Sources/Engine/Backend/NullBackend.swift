@@ -11,7 +11,8 @@ public final class NullBackend: Backend {
     /// Creates the backend.
     public init() {}
 
-    public func load(accounts count: Int, initialBalance: Int64, progress: @Sendable (Int) -> Void) async throws -> Int {
+    public func load(accounts count: Int, initialBalance: Int64, progress: @Sendable (Int) -> Void) async throws -> Int
+    {
         progress(count)
         return count
     }

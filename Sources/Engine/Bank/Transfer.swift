@@ -52,7 +52,8 @@ enum Transfer {
         if !overdraft, source.balance < request.amount {
             throw Rejection.insufficientFunds(account: request.from, balance: source.balance, amount: request.amount)
         }
-        try await context.write(request.from, Row(balance: source.balance - request.amount, payload: payload), wait: nil)
+        try await context.write(
+            request.from, Row(balance: source.balance - request.amount, payload: payload), wait: nil)
         try await context.write(request.to, Row(balance: target.balance + request.amount, payload: payload), wait: nil)
         try await context.write(ledgerKey(request.id), Row(balance: request.amount, payload: ledgerPayload), wait: nil)
     }

@@ -33,7 +33,8 @@ public final class EmbeddedBackend: Backend {
         self.configuration = configuration
         nodeName = "\(region.name)/node-0"
         nodeDirectory = configuration.dataDirectory + "/\(region.name)/node-0"
-        storage = try StorageEngine(directory: nodeDirectory, options: StorageOptions(durability: configuration.durability))
+        storage = try StorageEngine(
+            directory: nodeDirectory, options: StorageOptions(durability: configuration.durability))
         let runtime = TransactionManager(storage: storage, options: configuration.runtime)
         self.runtime = runtime
         pool = SessionPool(
@@ -44,7 +45,8 @@ public final class EmbeddedBackend: Backend {
         }
     }
 
-    public func load(accounts count: Int, initialBalance: Int64, progress: @Sendable (Int) -> Void) async throws -> Int {
+    public func load(accounts count: Int, initialBalance: Int64, progress: @Sendable (Int) -> Void) async throws -> Int
+    {
         try await pool.prewarm()
         let payload = [UInt8](repeating: 0, count: configuration.payloadBytes)
         var loaded = 0
@@ -70,19 +72,22 @@ public final class EmbeddedBackend: Backend {
             let code = (error as? TransactionError)?.sqlState ?? TransactionError.Code.internalError.rawValue
             var trace = Trace()
             trace.add(.poolWait, monotonicNow() &- start)
-            return TransferResult(.failed(sqlState: code), retried: [], trace: trace, endToEnd: monotonicNow() &- start, xid: 0)
+            return TransferResult(
+                .failed(sqlState: code), retried: [], trace: trace, endToEnd: monotonicNow() &- start, xid: 0)
         }
         var trace = Trace()
         trace.add(.poolWait, monotonicNow() &- start)
         defer { pool.release(lease) }
         let session = lease.session
         let overdraft = configuration.overdraft
-        let ledgerPayload = Transfer.ledgerPayload(from: request.from, to: request.to, padding: configuration.payloadBytes)
+        let ledgerPayload = Transfer.ledgerPayload(
+            from: request.from, to: request.to, padding: configuration.payloadBytes)
         var retried: [String] = []
         if let batcher {
             let outcome = await batcher.submit { member in
                 try await Transfer.execute(
-                    request, in: member, overdraft: overdraft, payload: session.accountPayload, ledgerPayload: ledgerPayload)
+                    request, in: member, overdraft: overdraft, payload: session.accountPayload,
+                    ledgerPayload: ledgerPayload)
             }
             trace.add(outcome.trace)
             if !outcome.runAlone {
@@ -93,7 +98,8 @@ public final class EmbeddedBackend: Backend {
         var random = SplitMix64(seed: request.id)
         let execution = await runtime.run(configuration.isolation, random: &random) { transaction in
             try await Transfer.execute(
-                request, in: transaction, overdraft: overdraft, payload: session.accountPayload, ledgerPayload: ledgerPayload)
+                request, in: transaction, overdraft: overdraft, payload: session.accountPayload,
+                ledgerPayload: ledgerPayload)
         }
         trace.add(execution.trace.subtracting(Self.executionOnly(execution.trace)))
         retried += execution.retriedErrors
@@ -114,7 +120,8 @@ public final class EmbeddedBackend: Backend {
         switch result {
         case .success: return TransferResult(.committed, retried: retried, trace: trace, endToEnd: endToEnd, xid: xid)
         case .failure(let error as TransactionError):
-            return TransferResult(.failed(sqlState: error.sqlState), retried: retried, trace: trace, endToEnd: endToEnd, xid: 0)
+            return TransferResult(
+                .failed(sqlState: error.sqlState), retried: retried, trace: trace, endToEnd: endToEnd, xid: 0)
         case .failure(is Transfer.Rejection):
             return TransferResult(.rejected, retried: retried, trace: trace, endToEnd: endToEnd, xid: 0)
         case .failure:
@@ -184,12 +191,14 @@ public final class EmbeddedBackend: Backend {
     public func audit(_ expectation: AuditExpectation) async throws -> AuditReport {
         await pool.close()
         storage.crash(losingUnsyncedWrites: true)
-        let recovered = try StorageEngine(directory: nodeDirectory, options: StorageOptions(durability: configuration.durability))
+        let recovered = try StorageEngine(
+            directory: nodeDirectory, options: StorageOptions(durability: configuration.durability))
         defer { try? recovered.close() }
         let rows = recovered.committedRows()
         var balances = [Int64](repeating: expectation.initialBalance, count: expectation.accounts)
         var report = AuditReport(
-            expectedTotal: expectation.initialBalance &* Int64(expectation.accounts), actualTotal: 0, negativeAccounts: 0,
+            expectedTotal: expectation.initialBalance &* Int64(expectation.accounts), actualTotal: 0,
+            negativeAccounts: 0,
             acknowledged: expectation.acknowledged.count, lost: 0, xidMismatches: 0, balanceMismatches: 0,
             stateHashes: [nodeName: recovered.stateHash()],
             recoveries: [nodeName: Self.describe(recovered.recovery)])

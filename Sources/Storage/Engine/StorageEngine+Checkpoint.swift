@@ -115,7 +115,8 @@ extension StorageEngine {
                     guard let key = reader.read(UInt64.self) else { throw corrupt("bad transaction key") }
                     keys.append(key)
                 }
-                running.append(CheckpointedTransaction(xid: xid, prepared: prepared == 1, wroteWAL: wrote == 1, keys: keys))
+                running.append(
+                    CheckpointedTransaction(xid: xid, prepared: prepared == 1, wroteWAL: wrote == 1, keys: keys))
             }
             guard let heapCount = reader.read(UInt64.self) else { throw corrupt("truncated heap") }
             s.heap.reserveCapacity(Int(min(heapCount, 1 << 24)))
@@ -131,7 +132,8 @@ extension StorageEngine {
                         let payload = reader.readBytes(Int(length))
                     else { throw corrupt("bad version of row \(key)") }
                     chain.append(
-                        TupleVersion(xmin: xmin, xmax: xmax, row: Row(balance: Int64(bitPattern: balance), payload: payload)))
+                        TupleVersion(
+                            xmin: xmin, xmax: xmax, row: Row(balance: Int64(bitPattern: balance), payload: payload)))
                 }
                 s.heap[key] = chain
             }

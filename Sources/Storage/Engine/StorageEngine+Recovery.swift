@@ -1,6 +1,5 @@
-import Synchronization
-
 import Foundation
+import Synchronization
 
 /// Crash recovery: the checkpoint, then WAL replay.
 extension StorageEngine {
@@ -13,7 +12,8 @@ extension StorageEngine {
         var running: [TransactionID: (prepared: Bool, keys: [AccountID])] = [:]
         let checkpointPath = directory + "/" + checkpointFile
         if FileManager.default.fileExists(atPath: checkpointPath) {
-            let (loaded, redo, transactions) = try decodeCheckpoint(FileIO.readAll(checkpointPath), path: checkpointPath)
+            let (loaded, redo, transactions) = try decodeCheckpoint(
+                FileIO.readAll(checkpointPath), path: checkpointPath)
             s = loaded
             report.checkpointLoaded = true
             report.redoLSN = redo

@@ -115,7 +115,11 @@ final class WriteAheadLog: Sendable {
     /// every waiter at once).
     func waitDurable(_ lsn: LSN) async throws {
         try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
-            enum Action { case resume, fail(StorageError), wait(signal: Bool) }
+            enum Action {
+                case resume
+                case fail(StorageError)
+                case wait(signal: Bool)
+            }
             let action = state.withLock { s -> Action in
                 if s.durableLSN >= lsn { return .resume }
                 if let failure = s.failure { return .fail(failure) }

@@ -1,5 +1,5 @@
-import Foundation
 import Engine
+import Foundation
 
 /// Picks account ids by the spec's distribution: uniform, zipfian (YCSB's generator, Gray et
 /// al. "Quickly generating billion-record synthetic databases"), or a hot set.

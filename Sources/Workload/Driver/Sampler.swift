@@ -63,7 +63,10 @@ final class Sampler: Sendable {
                 let next = min(start &+ warmupTick &* 1_000_000_000, control.measureStart)
                 if now >= next {
                     if next < control.measureStart {
-                        report(progress(.warmup, Double(now &- start) / 1e9, nil, control.completed.load(ordering: .relaxed), 0, 0))
+                        report(
+                            progress(
+                                .warmup, Double(now &- start) / 1e9, nil, control.completed.load(ordering: .relaxed), 0,
+                                0))
                     }
                     warmupTick += 1
                     continue
@@ -76,7 +79,14 @@ final class Sampler: Sendable {
                 try? await Task.sleep(nanoseconds: min(next - now, Sampler.pollNanos))
                 continue
             }
-            let end = done ? max(lastTick, min(now, control.measureEnd.load(ordering: .relaxed) > 0 ? control.measureEnd.load(ordering: .relaxed) : now)) : next
+            let end =
+                done
+                ? max(
+                    lastTick,
+                    min(
+                        now,
+                        control.measureEnd.load(ordering: .relaxed) > 0
+                            ? control.measureEnd.load(ordering: .relaxed) : now)) : next
             let interval = Double(end &- lastTick) / 1e9
             let sample = ClientRecorder.takeMergedInterval(recorders.withLock { $0 })
             second += 1
@@ -87,7 +97,9 @@ final class Sampler: Sendable {
                 committed += sample.classes.reduce(0) { $0 + $1.committed }
                 errors += sample.classes.reduce(0) { $0 + $1.errors }
                 let elapsed = Double(end &- control.measureStart) / 1e9
-                report(progress(.measuring, elapsed, point, committed, elapsed > 0 ? Double(committed) / elapsed : 0, errors))
+                report(
+                    progress(
+                        .measuring, elapsed, point, committed, elapsed > 0 ? Double(committed) / elapsed : 0, errors))
             }
             if done { return points }
         }

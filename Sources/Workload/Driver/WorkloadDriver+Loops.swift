@@ -123,7 +123,8 @@ extension WorkloadDriver {
 
     /// Records in microseconds, keeping `l2 + l1 + l0 == e2e` exact after rounding (L1 takes
     /// the remainder, as it holds the execution self time).
-    private func record(_ result: TransferResult, lag: UInt64, into recorder: ClientRecorder, expectedInterval: UInt64) {
+    private func record(_ result: TransferResult, lag: UInt64, into recorder: ClientRecorder, expectedInterval: UInt64)
+    {
         let endToEnd = (result.endToEndNanos &+ lag) / 1000
         let l2 = result.l2Nanos / 1000
         let l0 = min(result.l0Nanos / 1000, endToEnd &- min(l2, endToEnd))

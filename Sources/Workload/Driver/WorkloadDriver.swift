@@ -36,14 +36,17 @@ public struct WorkloadDriver: Sendable {
         }
         if spec.mix.crossRegion > 0 || spec.mix.global > 0 {
             throw DriverError(
-                key: "mix", "cross_region and global transfers need L2 (2PC across regions), not built yet; set them to 0")
+                key: "mix",
+                "cross_region and global transfers need L2 (2PC across regions), not built yet; set them to 0")
         }
         if spec.optimisations.locality.contains(true) {
-            throw DriverError(key: "optimisations.locality", "locality needs L2's global coordinator to bypass; set false")
+            throw DriverError(
+                key: "optimisations.locality", "locality needs L2's global coordinator to bypass; set false")
         }
         if spec.optimisations.asyncReplication.contains(true) {
             throw DriverError(
-                key: "optimisations.async_replication", "async replication needs replicas (L2's Raft groups); set false")
+                key: "optimisations.async_replication", "async replication needs replicas (L2's Raft groups); set false"
+            )
         }
         if !spec.faults.isEmpty {
             throw DriverError(key: "faults", "fault injection arrives with its own issue; remove the schedule for now")
@@ -132,7 +135,8 @@ public struct WorkloadDriver: Sendable {
         switch spec.load {
         case .closedLoop(let clientCounts):
             let clients = variant.clients ?? clientCounts.first ?? 1
-            (recorders, acks) = await runClosedLoop(clients: clients, backend: backend, control: control, sampler: sampler)
+            (recorders, acks) = await runClosedLoop(
+                clients: clients, backend: backend, control: control, sampler: sampler)
         case .openLoop(let rate, let maxInFlight):
             (recorders, acks) = await runOpenLoop(
                 rate: rate / Double(options.shard.count), maxInFlight: maxInFlight, backend: backend, control: control,
@@ -154,7 +158,8 @@ public struct WorkloadDriver: Sendable {
         progress(.checking, 0, acks.count)
         let audit = try await backend.audit(
             AuditExpectation(
-                accounts: spec.accounts, initialBalance: spec.initialBalance, overdraft: spec.overdraft, acknowledged: acks))
+                accounts: spec.accounts, initialBalance: spec.initialBalance, overdraft: spec.overdraft,
+                acknowledged: acks))
         try await backend.shutdown()
         try? FileManager.default.removeItem(atPath: directory)
 
@@ -192,7 +197,8 @@ public struct WorkloadDriver: Sendable {
     /// The checks the spec asks for, from the audit after crash and recovery.
     func checks(_ audit: AuditReport) -> [CheckResult] {
         var results: [CheckResult] = []
-        let recovery = audit.recoveries.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "; ")
+        let recovery = audit.recoveries.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(
+            separator: "; ")
         if spec.checks.conservation {
             results.append(
                 CheckResult(
@@ -209,26 +215,31 @@ public struct WorkloadDriver: Sendable {
             results.append(
                 CheckResult(
                     name: "durability", passed: audit.lost == 0,
-                    detail: "\(audit.acknowledged - audit.lost) of \(audit.acknowledged) acknowledged transfers present "
+                    detail:
+                        "\(audit.acknowledged - audit.lost) of \(audit.acknowledged) acknowledged transfers present "
                         + "after a crash losing unsynced writes and recovery (\(audit.lost) lost; \(recovery))"))
             results.append(
                 CheckResult(
                     name: "exactly_once", passed: audit.balanceMismatches == 0,
-                    detail: "\(audit.balanceMismatches) accounts differ from initial balance + ledger credits - debits"))
+                    detail: "\(audit.balanceMismatches) accounts differ from initial balance + ledger credits - debits")
+            )
         }
         if spec.checks.crossLayerIdentity {
             results.append(
                 CheckResult(
                     name: "cross_layer_identity", passed: audit.xidMismatches == 0,
-                    detail: "L1 transaction id = L0 xmin for \(audit.acknowledged - audit.lost - audit.xidMismatches) of "
+                    detail:
+                        "L1 transaction id = L0 xmin for \(audit.acknowledged - audit.lost - audit.xidMismatches) of "
                         + "\(audit.acknowledged - audit.lost) ledger rows (L2 timestamps join the identity with L2)"))
         }
         if spec.checks.replicaConvergence {
             results.append(
                 CheckResult(
                     name: "replica_convergence", passed: Set(audit.stateHashes.values).count <= 1,
-                    detail: "\(audit.stateHashes.count) node(s), \(Set(audit.stateHashes.values).count) distinct state hash(es)"
-                        + (audit.stateHashes.count == 1 ? " (one replica per region: replication arrives with L2)" : "")))
+                    detail:
+                        "\(audit.stateHashes.count) node(s), \(Set(audit.stateHashes.values).count) distinct state hash(es)"
+                        + (audit.stateHashes.count == 1 ? " (one replica per region: replication arrives with L2)" : "")
+                ))
         }
         return results
     }

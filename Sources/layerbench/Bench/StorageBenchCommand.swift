@@ -70,7 +70,8 @@ struct StorageBenchCommand: AsyncParsableCommand {
                 [
                     String(count).padded(10), String(Int(result.tps)).padded(8),
                     String(format: "%.1f", result.commitsPerFsync).padded(13), String(result.fsyncs).padded(6),
-                    String(format: "%.3f", result.p50Millis).padded(6), String(format: "%.3f", result.p99Millis).padded(6),
+                    String(format: "%.3f", result.p50Millis).padded(6),
+                    String(format: "%.3f", result.p99Millis).padded(6),
                     String(result.conflicts).padded(9), String(format: "%.1fx", speedup).padded(14),
                 ].joined(separator: " | "))
         }
@@ -157,7 +158,8 @@ enum StorageBenchmark {
             guard let source = try engine.read(from, snapshot: snapshot),
                 let target = try engine.read(to, snapshot: snapshot)
             else { throw StorageError.notActive(xid, status: "missing account") }
-            try engine.write(from, Row(balance: source.balance - amount, payload: payload), for: xid, snapshot: snapshot)
+            try engine.write(
+                from, Row(balance: source.balance - amount, payload: payload), for: xid, snapshot: snapshot)
             try engine.write(to, Row(balance: target.balance + amount, payload: payload), for: xid, snapshot: snapshot)
         } catch StorageError.rowLocked, StorageError.concurrentUpdate {
             try engine.abort(xid)
