@@ -64,6 +64,10 @@ let package = Package(
             name: "Engine",
             dependencies: ["Storage", "Runtime", .product(name: "Histogram", package: "hdrhistogram-swift")]
         ),
+        .testTarget(
+            name: "EngineTests",
+            dependencies: ["Engine", "Runtime", "Storage"]
+        ),
 
         // HARNESS-TARGETS-BEGIN (Workload spec and Reporting; kept in this block)
         // Workload: YAML specs (strict decoding with file:line:column errors), generator, driver.
@@ -79,6 +83,9 @@ let package = Package(
             name: "WorkloadTests",
             dependencies: [
                 "Workload",
+                "Engine",
+                "Runtime",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             resources: [.copy("Fixtures")]

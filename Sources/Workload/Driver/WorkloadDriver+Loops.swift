@@ -43,10 +43,11 @@ extension WorkloadDriver {
             sequence += 1
             let request = makeRequest(id: (UInt64(client) << 40) | sequence, chooser: chooser, random: &random)
             let result = await backend.transfer(request)
+            let measured = monotonicNow() &- began
             control.completed.add(1, ordering: .relaxed)
             if case .committed = result.outcome { acks[request.id] = result.xid }
             if began >= control.measureStart && !control.stopped.load(ordering: .relaxed) {
-                record(result, lag: 0, into: recorder, expectedInterval: 0)
+                record(result, measured: measured, lag: 0, into: recorder, expectedInterval: 0)
                 control.countMeasured(failed: result.isFailure)
             }
             if think > 0 {
@@ -97,12 +98,15 @@ extension WorkloadDriver {
                 group.addTask {
                     let actual = monotonicNow()
                     let result = await backend.transfer(request)
+                    let measured = monotonicNow() &- actual
                     control.completed.add(1, ordering: .relaxed)
                     if case .committed = result.outcome { logs[slot].add(request.id, result.xid) }
                     if scheduled >= control.measureStart && !control.stopped.load(ordering: .relaxed) {
                         let lag = actual > scheduled ? actual - scheduled : 0
                         recorders[slot].recordScheduleLag(micros: lag / 1000)
-                        record(result, lag: lag, into: recorders[slot], expectedInterval: expectedIntervalMicros)
+                        record(
+                            result, measured: measured, lag: lag, into: recorders[slot],
+                            expectedInterval: expectedIntervalMicros)
                         control.countMeasured(failed: result.isFailure)
                     }
                 }
@@ -121,11 +125,14 @@ extension WorkloadDriver {
         return TransferRequest(id: id, from: from, to: to, amount: amount)
     }
 
-    /// Records in microseconds, keeping `l2 + l1 + l0 == e2e` exact after rounding (L1 takes
-    /// the remainder, as it holds the execution self time).
-    private func record(_ result: TransferResult, lag: UInt64, into recorder: ClientRecorder, expectedInterval: UInt64)
-    {
-        let endToEnd = (result.endToEndNanos &+ lag) / 1000
+    /// Records in microseconds, keeping `l2 + l1 + l0 == e2e` exact after rounding. The
+    /// end-to-end time is what the client saw (`measured`, at least what the backend reports),
+    /// plus the open-loop lag; L1 takes the remainder, as it holds the execution self time and
+    /// the client-side queueing.
+    private func record(
+        _ result: TransferResult, measured: UInt64, lag: UInt64, into recorder: ClientRecorder, expectedInterval: UInt64
+    ) {
+        let endToEnd = (max(measured, result.endToEndNanos) &+ lag) / 1000
         let l2 = result.l2Nanos / 1000
         let l0 = min(result.l0Nanos / 1000, endToEnd &- min(l2, endToEnd))
         let l1 = endToEnd &- l2 &- l0

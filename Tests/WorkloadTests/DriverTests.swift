@@ -1,0 +1,144 @@
+import Engine
+import Foundation
+import Histogram
+import Runtime
+import Testing
+import Workload
+
+/// A backend with a known service time: every transfer takes `delay` (all of it L0) and commits.
+final class DelayBackend: Backend {
+    let name = "delay"
+    let delay: Duration
+
+    init(delay: Duration) { self.delay = delay }
+
+    func load(accounts count: Int, initialBalance: Int64, progress: @Sendable (Int) -> Void) async throws -> Int {
+        count
+    }
+
+    func transfer(_ request: TransferRequest) async -> TransferResult {
+        let inner = NullBackend()
+        try? await Task.sleep(for: delay)
+        return await inner.transfer(request)
+    }
+
+    func counters() -> [String: Double] { [:] }
+    func gauges() -> [String: Double] { [:] }
+    func audit(_ expectation: AuditExpectation) async throws -> AuditReport {
+        try await NullBackend().audit(expectation)
+    }
+    func shutdown() async throws {}
+}
+
+func driverSpec(_ configure: (inout WorkloadSpec) -> Void) -> WorkloadSpec {
+    var spec = WorkloadSpec(name: "driver-test", accounts: 100)
+    spec.warmup = .zero
+    configure(&spec)
+    return spec
+}
+
+func runFirstVariant(
+    _ spec: WorkloadSpec, _ makeBackend: @escaping @Sendable (EngineConfiguration) throws -> any Backend
+) async throws -> VariantResult {
+    let directory = NSTemporaryDirectory() + "layerbench-driver-tests-\(UUID().uuidString)"
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    let driver = WorkloadDriver(spec: spec, options: DriverOptions(dataDirectory: directory))
+    try driver.checkSupported()
+    let variant = try #require(spec.variants.first)
+    return try await driver.run(variant: variant, index: 1, of: 1, makeBackend: makeBackend)
+}
+
+@Suite("Workload driver")
+struct DriverTests {
+    @Test("a transaction-count run with one client measures exactly that many transfers")
+    func exactCount() async throws {
+        let spec = driverSpec {
+            $0.load = .closedLoop(clients: [1])
+            $0.length = .transactions(500)
+        }
+        let result = try await runFirstVariant(spec) { _ in NullBackend() }
+        #expect(result.committed == 500)
+        #expect(result.checksPassed)
+    }
+
+    @Test("with several clients the count overshoots by at most the transfers already in flight")
+    func boundedOvershoot() async throws {
+        let spec = driverSpec {
+            $0.load = .closedLoop(clients: [4])
+            $0.length = .transactions(1_000)
+        }
+        let result = try await runFirstVariant(spec) { _ in NullBackend() }
+        #expect((1_000...1_003).contains(result.committed))
+    }
+
+    @Test("closed loop: every latency is at least the backend's service time")
+    func closedLoopLatency() async throws {
+        let spec = driverSpec {
+            $0.load = .closedLoop(clients: [2])
+            $0.length = .transactions(20)
+        }
+        let result = try await runFirstVariant(spec) { _ in DelayBackend(delay: .milliseconds(10)) }
+        let total = try #require(result.result(for: .singleRegion))
+        #expect(total.histogram(.endToEnd).min >= 10_000)
+        #expect(result.scheduleLag == nil)
+    }
+
+    @Test("open loop over capacity charges the schedule lag to latency (no coordinated omission)")
+    func openLoopCorrection() async throws {
+        // 200 transfers/s offered to a backend that can do 50/s (20 ms each, one at a time): the
+        // queue grows, and latency measured from the intended start grows with it.
+        let spec = driverSpec {
+            $0.load = .openLoop(rate: 200, maxInFlight: 1)
+            $0.length = .duration(.seconds(1))
+        }
+        let result = try await runFirstVariant(spec) { _ in DelayBackend(delay: .milliseconds(20)) }
+        let total = try #require(result.result(for: .singleRegion))
+        let lag = try #require(result.scheduleLag)
+        #expect(lag.totalCount > 0)
+        #expect(lag.max > 100_000, "by the end the schedule is far behind")
+        #expect(total.committed <= 60, "the backend cannot do more than ~50 in a second")
+        #expect(total.histogram(.endToEnd).valueAtPercentile(50) > 40_000, "median includes queueing, not just 20 ms")
+        #expect(total.histogram(.l1).valueAtPercentile(50) > 20_000, "the lag is counted in L1")
+    }
+
+    @Test("the quickstart spec runs end to end on the embedded engine and every check passes")
+    func quickstartEndToEnd() async throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let spec = try WorkloadSpec.load(
+            path: root.appendingPathComponent("workloads/quickstart.yaml").path,
+            overrides: ["duration=1s", "warmup=200ms", "accounts=500", "clients=4"])
+        let directory = NSTemporaryDirectory() + "layerbench-quickstart-test-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let driver = WorkloadDriver(spec: spec, options: DriverOptions(dataDirectory: directory))
+        try driver.checkSupported()
+        #expect(spec.variants.count == 2)
+        for (index, variant) in spec.variants.enumerated() {
+            let result = try await driver.run(variant: variant, index: index + 1, of: spec.variants.count) {
+                try EmbeddedBackend(configuration: $0)
+            }
+            #expect(result.committed > 0)
+            #expect(Set(result.checks.map(\.name)).isSuperset(of: ["conservation", "durability", "exactly_once"]))
+            for check in result.checks { #expect(check.passed, "\(variant.name): \(check.name): \(check.detail)") }
+            #expect((result.counters["fsyncs"] ?? 0) > 0)
+            let classResult = try #require(result.result(for: .singleRegion))
+            #expect(classResult.failed.isEmpty)
+        }
+    }
+
+    @Test("specs that need L2, faults or PostgreSQL are refused before anything runs, naming the key")
+    func unsupported() throws {
+        let cases: [(String, (inout WorkloadSpec) -> Void)] = [
+            ("backend", { $0.backend = .postgres }),
+            ("regions", { $0.regions = [.init(name: "a", replicas: 3)] }),
+            ("mix", { $0.mix = .init(singleRegion: 1, crossRegion: 1, global: 0) }),
+            ("optimisations.locality", { $0.optimisations.locality = [false, true] }),
+        ]
+        for (key, configure) in cases {
+            let driver = WorkloadDriver(
+                spec: driverSpec(configure), options: DriverOptions(dataDirectory: "/tmp/unused"))
+            #expect(throws: DriverError.self) { try driver.checkSupported() }
+            do { try driver.checkSupported() } catch { #expect(error.key == key) }
+        }
+    }
+}
