@@ -163,6 +163,9 @@ public final class BatchCommitter<Value: Sendable>: Sendable {
             trace.add(.walFlush, commitNanos)
             let own = busy &+ commitNanos
             trace.add(.batchWait, total > own ? total - own : 0)
+            // The member's own work outside storage is its `execution` (self time), so that the
+            // layers add up to `endToEndNanos`.
+            trace.closeExecution(endToEndNanos: total)
             outcome.trace = trace
             if outcome.runAlone { state.withLock { $0.statistics.ranAlone += 1 } }
             member.continuation.resume(returning: outcome)

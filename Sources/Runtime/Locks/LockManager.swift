@@ -78,7 +78,6 @@ public final class LockManager: Sendable {
         try await withTaskCancellationHandler {
             try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
                 enum Decision { case granted, queued(Duration), fail(TransactionError) }
-                let cancelled = Task.isCancelled
                 let decision = state.withLock { s -> Decision in
                     if s.holders[key] == nil, s.queues[key]?.isEmpty ?? true {
                         s.holders[key] = xid
@@ -86,7 +85,9 @@ public final class LockManager: Sendable {
                         s.statistics.immediateGrants += 1
                         return .granted
                     }
-                    if cancelled {
+                    // Checked under the lock, not before it: a cancellation either is seen here
+                    // or finds the waiter queued (`onCancel` takes the lock too), never neither.
+                    if Task.isCancelled {
                         return .fail(TransactionError(.queryCanceled, "lock wait on row \(key) cancelled", xid: xid, key: key))
                     }
                     guard case .timeout(let timeout) = wait else {

@@ -207,27 +207,24 @@ public final class SessionPool<Factory: SessionFactory>: Sendable {
                 return idle.lease
             case .open(let id):
                 do { return try await open(id) } catch {
-                    state.withLock { s in
-                        s.statistics.total -= 1
-                        s.statistics.active -= 1
-                        updateGauges(&s)
-                    }
+                    let next = state.withLock { s in freeFailedSlot(&s) }
+                    if let (waiter, id) = next { openFor(waiter, id) }
                     throw error
                 }
             case .wait:
-                return try await waitForRelease()
+                do { return try await waitForRelease() } catch is Recheck { continue }
             }
         }
     }
 
-    /// Returns a lease. A broken (`discard`) or expired session is closed, and a waiter, if
-    /// any, gets a newly opened one instead; otherwise the session goes to the first waiter or
-    /// back to the idle set.
+    /// Returns a lease. A broken (`discard`) or expired session, or any session once the pool is
+    /// closed, is closed, and a waiter, if any, gets a newly opened one instead; otherwise the
+    /// session goes to the first waiter or back to the idle set.
     public func release(_ lease: Lease, discard: Bool = false) {
         let expired = discard || ContinuousClock.now - lease.createdAt >= options.maxLifetime
         let next = state.withLock { s -> Next in
             s.statistics.active -= 1
-            if expired {
+            if expired || s.closed {
                 s.statistics.total -= 1
                 s.statistics.closed += 1
                 guard !s.closed, let waiter = s.waiters.popFirst() else {
@@ -257,16 +254,7 @@ public final class SessionPool<Factory: SessionFactory>: Sendable {
             let factory = factory
             Task {
                 await factory.close(lease.session)
-                if case .openFor(let waiter, let id) = next {
-                    do { waiter.continuation.resume(returning: try await self.open(id)) } catch {
-                        self.state.withLock { s in
-                            s.statistics.total -= 1
-                            s.statistics.active -= 1
-                            self.updateGauges(&s)
-                        }
-                        waiter.continuation.resume(throwing: error)
-                    }
-                }
+                if case .openFor(let waiter, let id) = next { self.openFor(waiter, id) }
             }
         }
     }
@@ -308,10 +296,43 @@ public final class SessionPool<Factory: SessionFactory>: Sendable {
         s.statistics.waiting = s.waiters.count
     }
 
+    /// Gives back the slot of a session that failed to open; if a caller is waiting, reserves
+    /// the slot again for it (to be opened by `openFor`), so no waiter is stranded while the
+    /// pool has room.
+    private func freeFailedSlot(_ s: inout State) -> (Waiter, Int)? {
+        s.statistics.total -= 1
+        s.statistics.active -= 1
+        guard !s.closed, let waiter = s.waiters.popFirst() else {
+            updateGauges(&s)
+            return nil
+        }
+        let id = reserveSlot(&s)
+        s.statistics.active += 1
+        s.statistics.acquires += 1
+        updateGauges(&s)
+        return (waiter, id)
+    }
+
+    /// Opens session `id` for a waiter already removed from the queue. If the open fails, the
+    /// waiter gets the error and the slot passes to the next waiter (each failure consumes one
+    /// waiter, so this ends).
+    private func openFor(_ waiter: Waiter, _ id: Int) {
+        Task {
+            do { waiter.continuation.resume(returning: try await self.open(id)) } catch {
+                let next = self.state.withLock { s in self.freeFailedSlot(&s) }
+                waiter.continuation.resume(throwing: error)
+                if let (nextWaiter, nextID) = next { self.openFor(nextWaiter, nextID) }
+            }
+        }
+    }
+
     private func open(_ id: Int) async throws -> Lease {
         let session = try await factory.makeSession(id: id)
         return Lease(session: session, id: id, createdAt: .now)
     }
+
+    /// Thrown by `waitForRelease` when a session became available before the caller queued.
+    private struct Recheck: Error {}
 
     private func waitForRelease() async throws -> Lease {
         let id = state.withLock { s -> UInt64 in
@@ -331,17 +352,20 @@ public final class SessionPool<Factory: SessionFactory>: Sendable {
         defer { timer.cancel() }
         let lease = try await withTaskCancellationHandler {
             try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Lease, any Error>) in
-                let cancelled = Task.isCancelled
-                let closed = state.withLock { s -> Bool in
-                    if s.closed || cancelled { return true }
+                // Cancellation is checked under the lock: a cancellation either is seen here or
+                // finds the waiter queued (`onCancel` takes the lock too), never neither.
+                let refusal = state.withLock { s -> (any Error)? in
+                    if s.closed { return TransactionError(.adminShutdown, "the session pool is closed") }
+                    if Task.isCancelled { return TransactionError(.queryCanceled, "session acquire cancelled") }
+                    // A session released (or a slot freed) since `acquire` decided to wait went
+                    // to no one: queueing now would wait for a release that may never come.
+                    if !s.idle.isEmpty || s.statistics.total < options.maxSize { return Recheck() }
                     s.waiters.append(Waiter(id: id, continuation: continuation))
                     s.statistics.waits += 1
                     updateGauges(&s)
-                    return false
+                    return nil
                 }
-                if closed {
-                    continuation.resume(throwing: TransactionError(.queryCanceled, "session acquire cancelled"))
-                }
+                if let refusal { continuation.resume(throwing: refusal) }
             }
         } onCancel: {
             self.expireWaiter(id, TransactionError(.queryCanceled, "session acquire cancelled"), timedOut: false)

@@ -23,7 +23,7 @@ public struct RetryPolicy: Sendable, Hashable {
     }
 
     /// Never retry.
-    public static let none = RetryPolicy(maxAttempts: 1)
+    public static let never = RetryPolicy(maxAttempts: 1)
 
     /// The backoff before retry number `retry` (1-based): uniform in [0, min(maxBackoff,
     /// baseBackoff * 2^(retry-1))] ("full jitter").

@@ -17,6 +17,8 @@ public final class Transaction: Sendable {
         var failed: TransactionError?
         var trace = Trace()
         var wrote = false
+        /// Committed, aborted or prepared: `abort` is then a no-op (it runs once per transaction).
+        var finished = false
     }
 
     let state = Mutex(State())

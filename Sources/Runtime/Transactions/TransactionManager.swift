@@ -26,13 +26,19 @@ public final class TransactionManager: Sendable {
     /// Begins a transaction. `xid`, when given, is imposed by L2 (its global timestamp); it must
     /// be above every id this node has seen, else 40001 (the coordinator retries later).
     public func begin(_ isolation: IsolationLevel, xid: TransactionID? = nil) throws(TransactionError) -> Transaction {
+        let id: TransactionID
+        do { id = try storage.begin(xid: xid) } catch { throw TransactionError(error, xid: xid) }
+        // Registered before the snapshot is taken: a transaction that finishes committing after
+        // registration counts as concurrent, and one that finished before it is visible to the
+        // snapshot (registering after would miss rw-antidependencies with a transaction that
+        // committed between the two steps).
+        if isolation == .serializable { ssi.register(id) }
         do {
-            let id = try storage.begin(xid: xid)
             let snapshot = try storage.snapshot(for: id)
-            if isolation == .serializable { ssi.register(id) }
             return Transaction(xid: id, isolation: isolation, manager: self, snapshot: snapshot)
         } catch {
-            throw TransactionError(error, xid: xid)
+            ssi.finish(id, committed: false)
+            throw TransactionError(error, xid: id)
         }
     }
 
@@ -57,18 +63,26 @@ public final class TransactionManager: Sendable {
             transaction.addSpan(.walFlush, nanos: min(receipt.waitNanos, elapsed))
             transaction.addSpan(.storageAccess, nanos: elapsed &- min(receipt.waitNanos, elapsed))
         } catch {
+            transaction.state.withLock { $0.finished = true }
             locks.releaseAll(xid)
             ssi.finish(xid, committed: false)
             counters.withLock { $0.aborts += 1 }
             throw transaction.fail(TransactionError(error, xid: xid))
         }
+        transaction.state.withLock { $0.finished = true }
         locks.releaseAll(xid)
         ssi.finish(xid, committed: true)
         counters.withLock { $0.commits += 1 }
     }
 
-    /// Aborts (ROLLBACK): versions die, locks go. Safe to call on a failed transaction.
+    /// Aborts (ROLLBACK): versions die, locks go. Safe to call on a failed transaction, and a
+    /// no-op on one already finished (committed, aborted, or prepared: see `abortPrepared`).
     public func abort(_ transaction: Transaction) {
+        let alreadyFinished = transaction.state.withLock { s -> Bool in
+            defer { s.finished = true }
+            return s.finished
+        }
+        guard !alreadyFinished else { return }
         let xid = transaction.xid
         try? storage.abort(xid)
         locks.releaseAll(xid)
@@ -90,6 +104,7 @@ public final class TransactionManager: Sendable {
             abort(transaction)
             throw transaction.fail(TransactionError(error, xid: xid))
         }
+        transaction.state.withLock { $0.finished = true }
         transaction.addSpan(.walFlush, since: start)
     }
 
@@ -142,9 +157,7 @@ public final class TransactionManager: Sendable {
                 try await commit(txn)
                 outcome = .success(value)
             } catch {
-                if let transaction, transaction.state.withLock({ _ in true }) {
-                    abort(transaction)
-                }
+                if let transaction { abort(transaction) }
                 outcome = .failure(error)
             }
             if let transaction { trace.add(transaction.trace) }

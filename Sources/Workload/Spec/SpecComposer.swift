@@ -68,8 +68,13 @@ enum SpecComposer {
                 hint: "specs are UTF-8 text"
             )
         case .duplicatedKeysInMapping(let duplicates, let context):
-            let key = duplicates.first ?? ""
-            return DuplicateKeyLocator(yaml: yaml, file: file).locate(key: key, mark: context.mark)
+            // Yams lists a mapping's duplicated keys in no stable order: report the duplicate
+            // that comes first in the document, so the error is the same on every run.
+            let locator = DuplicateKeyLocator(yaml: yaml, file: file)
+            let located = (duplicates.isEmpty ? [""] : duplicates).map { locator.locate(key: $0, mark: context.mark) }
+            let precise = located.filter { $0.hint?.hasPrefix("first given") == true }
+            return (precise.isEmpty ? located : precise).min { ($0.line, $0.column) < ($1.line, $1.column) }
+                ?? located[0]
         default:
             return SpecError(
                 code: .syntax, file: file, line: 0, column: 0, keyPath: "",

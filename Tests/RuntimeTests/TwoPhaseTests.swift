@@ -1,0 +1,107 @@
+import Runtime
+import Storage
+import Testing
+
+@Suite("Two-phase commit")
+struct TwoPhaseTests {
+    static let durable = StorageOptions(durability: .fsync)
+    static let shortLockTimeout = RuntimeOptions(lockTimeout: .milliseconds(50))
+
+    /// Prepares a write of 150 to row 1 (committed at 100), crashes the engine, and reopens it
+    /// with a new runtime. Returns the prepared id and the new runtime.
+    func prepareAndCrash(_ directory: String) async throws -> (TransactionID, TransactionManager) {
+        let storage = try StorageEngine(directory: directory, options: Self.durable)
+        let manager = TransactionManager(storage: storage)
+        try await seedRows(manager, [1: 100, 2: 100])
+        let transaction = try manager.begin(.readCommitted)
+        try await transaction.write(1, Row(balance: 150))
+        try await manager.prepare(transaction)
+        storage.crash()
+
+        let reopened = try StorageEngine(directory: directory, options: Self.durable)
+        #expect(reopened.recovery.preparedRestored == 1)
+        #expect(reopened.preparedTransactions() == [transaction.xid])
+        let runtime = TransactionManager(storage: reopened, options: Self.shortLockTimeout)
+        #expect(runtime.locks.holder(of: 1) == transaction.xid, "the recovered transaction's lock is adopted")
+        return (transaction.xid, runtime)
+    }
+
+    /// A writer of row 1 times out behind the prepared transaction; a reader sees the old value.
+    func expectRowHeld(_ manager: TransactionManager) async throws {
+        let writer = try manager.begin(.readCommitted)
+        #expect(await errorCode { try await writer.write(1, Row(balance: 0)) } == .lockNotAvailable)
+        manager.abort(writer)
+        #expect(try await committedBalance(manager, 1) == 100, "a prepared write is not visible")
+        #expect(try await committedBalance(manager, 2) == 100)
+    }
+
+    @Test("a prepared transaction survives a crash, keeps its lock, and COMMIT PREPARED makes it visible")
+    func commitPreparedAfterCrash() async throws {
+        try await withTemporaryDirectory { directory in
+            let (xid, manager) = try await prepareAndCrash(directory)
+            try await expectRowHeld(manager)
+            let next = try manager.begin(.readCommitted)
+            #expect(next.xid > xid, "ids keep increasing after recovery")
+            manager.abort(next)
+
+            try await manager.commitPrepared(xid)
+            #expect(manager.storage.preparedTransactions().isEmpty)
+            #expect(manager.locks.holder(of: 1) == nil)
+            #expect(try await committedBalance(manager, 1) == 150)
+            let writer = try manager.begin(.readCommitted)
+            try await writer.write(1, Row(balance: 151))
+            try await manager.commit(writer)
+
+            manager.storage.crash()
+            let again = try StorageEngine(directory: directory, options: Self.durable)
+            defer { try? again.close() }
+            #expect(again.preparedTransactions().isEmpty)
+            #expect(try await committedBalance(TransactionManager(storage: again), 1) == 151)
+        }
+    }
+
+    @Test("a prepared transaction survives a crash, and ROLLBACK PREPARED discards its write")
+    func abortPreparedAfterCrash() async throws {
+        try await withTemporaryDirectory { directory in
+            let (xid, manager) = try await prepareAndCrash(directory)
+            try await expectRowHeld(manager)
+
+            try await manager.abortPrepared(xid)
+            #expect(manager.storage.preparedTransactions().isEmpty)
+            #expect(manager.locks.holder(of: 1) == nil)
+            #expect(try await committedBalance(manager, 1) == 100)
+            let writer = try manager.begin(.readCommitted)
+            try await writer.write(1, Row(balance: 99), wait: .noWait)
+            try await manager.commit(writer)
+
+            manager.storage.crash()
+            let again = try StorageEngine(directory: directory, options: Self.durable)
+            defer { try? again.close() }
+            #expect(again.preparedTransactions().isEmpty)
+            #expect(try await committedBalance(TransactionManager(storage: again), 1) == 99)
+        }
+    }
+
+    @Test("without a crash, a prepared transaction holds its locks until COMMIT PREPARED", arguments: [true, false])
+    func preparedHoldsLocks(commit: Bool) async throws {
+        try await withRuntime(durability: .fsync, options: Self.shortLockTimeout) { manager in
+            try await seedRows(manager, [1: 100, 2: 100])
+            let transaction = try manager.begin(.serializable)
+            try await transaction.write(1, Row(balance: 150))
+            try await manager.prepare(transaction)
+            #expect(manager.storage.preparedTransactions() == [transaction.xid])
+            manager.abort(transaction)  // a plain ROLLBACK does not touch a prepared transaction
+            #expect(manager.locks.holder(of: 1) == transaction.xid)
+            try await expectRowHeld(manager)
+            if commit {
+                try await manager.commitPrepared(transaction.xid)
+            } else {
+                try await manager.abortPrepared(transaction.xid)
+            }
+            #expect(try await committedBalance(manager, 1) == (commit ? 150 : 100))
+            #expect(manager.locks.holder(of: 1) == nil)
+            #expect(await errorCode { try await manager.commitPrepared(transaction.xid) } == .inFailedTransaction)
+            #expect(await errorCode { try await manager.abortPrepared(transaction.xid) } == .inFailedTransaction)
+        }
+    }
+}
