@@ -35,7 +35,9 @@ struct SpecDecodingTests {
         #expect(spec.isolation == .serializable)
         #expect(spec.timestamps == .hlc)
         #expect(spec.durability == .fsync)
-        #expect(spec.optimisations == Spec.Optimisations(locality: [false], batchCommit: [false], asyncReplication: [false]))
+        #expect(
+            spec.optimisations == Spec.Optimisations(locality: [false], batchCommit: [false], asyncReplication: [false])
+        )
         #expect(spec.batch == Spec.Batch(size: 16, window: .milliseconds(1)))
         #expect(
             spec.pool
@@ -195,6 +197,7 @@ struct SpecDecodingTests {
             .sorted()
         #expect(files.contains("quickstart.yaml"))
         #expect(files.contains("single-region.yaml"))
+        #expect(files.contains("reference.yaml"))
         for file in files {
             let path = directory.appendingPathComponent(file).path
             do {

@@ -21,8 +21,10 @@ struct SpecMatrixTests {
 
     @Test("one two-valued axis gives two variants in the listed order")
     func oneAxis() throws {
-        #expect(try variants("optimisations: {batch_commit: [false, true]}").map(\.name) == ["baseline", "batch_commit"])
-        #expect(try variants("optimisations: {batch_commit: [true, false]}").map(\.name) == ["batch_commit", "baseline"])
+        #expect(
+            try variants("optimisations: {batch_commit: [false, true]}").map(\.name) == ["baseline", "batch_commit"])
+        #expect(
+            try variants("optimisations: {batch_commit: [true, false]}").map(\.name) == ["batch_commit", "baseline"])
     }
 
     @Test("2 x 2 axes give 4 variants, the later axis varying fastest")
@@ -39,8 +41,8 @@ struct SpecMatrixTests {
         let result = try variants("clients: [16, 64]\noptimisations: {async_replication: [false, true]}")
         #expect(
             result.map(\.name) == [
-                "baseline,clients=16", "baseline,clients=64", "async_replication,clients=16",
-                "async_replication,clients=64",
+                "baseline-c16", "baseline-c64", "async_replication-c16",
+                "async_replication-c64",
             ])
         #expect(result.map(\.clients) == [16, 64, 16, 64])
         #expect(try variants("clients: [32]").map(\.name) == ["baseline"])

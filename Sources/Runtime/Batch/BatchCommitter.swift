@@ -53,7 +53,11 @@ public final class BatchCommitter<Value: Sendable>: Sendable {
         let continuation: UnsafeContinuation<Outcome, Never>
     }
 
-    private enum Action { case run([Pending]), arm(UInt64), none }
+    private enum Action {
+        case run([Pending])
+        case arm(UInt64)
+        case none
+    }
 
     private struct State {
         var pending: [Pending] = []
@@ -115,7 +119,9 @@ public final class BatchCommitter<Value: Sendable>: Sendable {
         do {
             transaction = try manager.begin(isolation)
         } catch {
-            for member in members { member.continuation.resume(returning: alone(member, error, size: members.count, xid: 0)) }
+            for member in members {
+                member.continuation.resume(returning: alone(member, error, size: members.count, xid: 0))
+            }
             return
         }
         var results: [(Pending, Result<Value, any Error>, Trace, runAlone: Bool, busy: UInt64)] = []
@@ -155,7 +161,8 @@ public final class BatchCommitter<Value: Sendable>: Sendable {
             var trace = memberTrace
             let total = monotonicNow() &- member.submitted
             var outcome = Outcome(
-                result: result, runAlone: runAlone, trace: trace, endToEndNanos: total, batchSize: members.count, xid: xid)
+                result: result, runAlone: runAlone, trace: trace, endToEndNanos: total, batchSize: members.count,
+                xid: xid)
             if let fatal, case .success = result {
                 outcome.result = .failure(fatal)
                 outcome.runAlone = true
@@ -171,7 +178,9 @@ public final class BatchCommitter<Value: Sendable>: Sendable {
             member.continuation.resume(returning: outcome)
         }
         for member in remaining {
-            member.continuation.resume(returning: alone(member, fatal ?? TransactionError(.internalError, "batch ended"), size: members.count, xid: xid))
+            member.continuation.resume(
+                returning: alone(
+                    member, fatal ?? TransactionError(.internalError, "batch ended"), size: members.count, xid: xid))
         }
     }
 
@@ -180,7 +189,8 @@ public final class BatchCommitter<Value: Sendable>: Sendable {
         let total = monotonicNow() &- member.submitted
         var trace = Trace()
         trace.add(.batchWait, total)
-        return Outcome(result: .failure(error), runAlone: true, trace: trace, endToEndNanos: total, batchSize: size, xid: xid)
+        return Outcome(
+            result: .failure(error), runAlone: true, trace: trace, endToEndNanos: total, batchSize: size, xid: xid)
     }
 }
 

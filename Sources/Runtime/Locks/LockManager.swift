@@ -44,7 +44,9 @@ public final class LockManager: Sendable {
     /// waited. Throws 40P01 if waiting would deadlock, 55P03 on NOWAIT or timeout, 57014 if the
     /// calling task is cancelled while waiting.
     @discardableResult
-    public func acquire(_ key: AccountID, for xid: TransactionID, wait: LockWait) async throws(TransactionError) -> UInt64 {
+    public func acquire(_ key: AccountID, for xid: TransactionID, wait: LockWait) async throws(TransactionError)
+        -> UInt64
+    {
         let grantedAtOnce = state.withLock { s -> Bool in
             if s.holders[key] == xid { return true }
             guard s.holders[key] == nil, s.queues[key]?.isEmpty ?? true else { return false }
@@ -77,7 +79,11 @@ public final class LockManager: Sendable {
         defer { timer.cancel() }
         try await withTaskCancellationHandler {
             try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
-                enum Decision { case granted, queued(Duration), fail(TransactionError) }
+                enum Decision {
+                    case granted
+                    case queued(Duration)
+                    case fail(TransactionError)
+                }
                 let decision = state.withLock { s -> Decision in
                     if s.holders[key] == nil, s.queues[key]?.isEmpty ?? true {
                         s.holders[key] = xid
@@ -88,7 +94,8 @@ public final class LockManager: Sendable {
                     // Checked under the lock, not before it: a cancellation either is seen here
                     // or finds the waiter queued (`onCancel` takes the lock too), never neither.
                     if Task.isCancelled {
-                        return .fail(TransactionError(.queryCanceled, "lock wait on row \(key) cancelled", xid: xid, key: key))
+                        return .fail(
+                            TransactionError(.queryCanceled, "lock wait on row \(key) cancelled", xid: xid, key: key))
                     }
                     guard case .timeout(let timeout) = wait else {
                         s.statistics.noWaitFailures += 1
@@ -127,7 +134,8 @@ public final class LockManager: Sendable {
             }
         } onCancel: {
             self.expire(
-                key, id: id, error: TransactionError(.queryCanceled, "lock wait on row \(key) cancelled", xid: xid, key: key))
+                key, id: id,
+                error: TransactionError(.queryCanceled, "lock wait on row \(key) cancelled", xid: xid, key: key))
         }
     }
 

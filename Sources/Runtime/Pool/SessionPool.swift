@@ -35,7 +35,8 @@ public struct PoolOptions: Sendable, Hashable {
         maxSize: Int, minIdle: Int = 0, acquireTimeout: Duration = .seconds(5), maxLifetime: Duration = .seconds(1800),
         idleTimeout: Duration = .seconds(60), healthCheckAfterIdle: Duration = .seconds(1)
     ) {
-        precondition(maxSize >= 1 && minIdle >= 0 && minIdle <= maxSize, "pool bounds: 0 <= minIdle <= maxSize, maxSize >= 1")
+        precondition(
+            maxSize >= 1 && minIdle >= 0 && minIdle <= maxSize, "pool bounds: 0 <= minIdle <= maxSize, maxSize >= 1")
         self.maxSize = maxSize
         self.minIdle = minIdle
         self.acquireTimeout = acquireTimeout
@@ -100,8 +101,16 @@ public final class SessionPool<Factory: SessionFactory>: Sendable {
         let continuation: UnsafeContinuation<Lease, any Error>
     }
 
-    private enum Step { case reuse(Idle), open(Int), wait }
-    private enum Next { case handOff(Waiter), openFor(Waiter, Int), idle, none }
+    private enum Step {
+        case reuse(Idle)
+        case open(Int)
+        case wait
+    }
+    private enum Next {
+        case handOff(Waiter)
+        case openFor(Waiter, Int)
+        case idle, none
+    }
 
     private struct State {
         var idle: [Idle] = []

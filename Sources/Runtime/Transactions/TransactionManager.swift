@@ -191,7 +191,8 @@ public final class TransactionManager: Sendable {
         let endToEnd = monotonicNow() &- started
         trace.closeExecution(endToEndNanos: endToEnd)
         return Execution(
-            result: outcome, attempts: attempts, retriedErrors: retried, trace: trace, endToEndNanos: endToEnd, xid: xid)
+            result: outcome, attempts: attempts, retriedErrors: retried, trace: trace, endToEndNanos: endToEnd, xid: xid
+        )
     }
 
     /// Runtime counters (commits, aborts, retries, errors by SQLSTATE).

@@ -91,7 +91,9 @@ final class Sampler: Sendable {
             let sample = ClientRecorder.takeMergedInterval(recorders.withLock { $0 })
             second += 1
             lastTick = end
-            if !sample.isEmpty || !done {
+            // A final sliver after the last whole second is not a rate worth plotting (its
+            // transfers are in the variant's totals all the same).
+            if !done || (!sample.isEmpty && interval >= 0.2) {
                 let point = TimeSeriesPoint(second: second, sample: sample, intervalSeconds: max(interval, 1e-3))
                 points.append(point)
                 committed += sample.classes.reduce(0) { $0 + $1.committed }

@@ -614,7 +614,9 @@ struct SpecDecoder {
             }
             let map = try read.mapping(metric.value, path, known: ["relative", "absolute"])
             var threshold = WorkloadSpec.GateThreshold(metric: metric.key)
-            if let entry = map["relative"] { threshold.relativePercent = try percent(entry.value, map.path("relative")) }
+            if let entry = map["relative"] {
+                threshold.relativePercent = try percent(entry.value, map.path("relative"))
+            }
             if let entry = map["absolute"] {
                 threshold.absolute = try read.number(entry.value, map.path("absolute"), "0 or more") { $0 >= 0 }
             }
@@ -656,7 +658,8 @@ struct SpecDecoder {
         if let entry = map["directory"] {
             report.directory = try read.string(entry.value, "report.directory")
             if report.directory.isEmpty {
-                throw read.error(.invalidValue, at: entry.value.origin, "report.directory", "'report.directory' is empty")
+                throw read.error(
+                    .invalidValue, at: entry.value.origin, "report.directory", "'report.directory' is empty")
             }
         }
         if let entry = map["formats"] {
@@ -672,7 +675,8 @@ struct SpecDecoder {
                 let path = SpecPath.element("report.formats", index)
                 let format: WorkloadSpec.ReportFormat = try read.choice(element, path)
                 if formats.contains(format) {
-                    throw read.error(.invalidValue, at: element.origin, path, "'\(path)' repeats the format \(format.rawValue)")
+                    throw read.error(
+                        .invalidValue, at: element.origin, path, "'\(path)' repeats the format \(format.rawValue)")
                 }
                 formats.append(format)
             }

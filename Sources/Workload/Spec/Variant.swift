@@ -2,9 +2,9 @@
 ///
 /// Reports show variants side by side; ``name`` labels them: `baseline` when no
 /// optimisation is on, else the enabled ones joined by `+` (`locality+batch_commit`), with
-/// `,clients=64` appended when `clients` is an axis with more than one value.
+/// `-c64` appended when `clients` is an axis with more than one value.
 public struct Variant: Sendable, Hashable {
-    /// A short readable label, unique within the spec (`baseline`, `batch_commit,clients=64`).
+    /// A short readable label, unique within the spec (`baseline`, `batch_commit-c64`).
     public var name: String
     /// Whether the locality fast path is on.
     public var locality: Bool
@@ -54,7 +54,7 @@ extension WorkloadSpec {
                         if batchCommit { enabled.append("batch_commit") }
                         if asyncReplication { enabled.append("async_replication") }
                         var name = enabled.isEmpty ? "baseline" : enabled.joined(separator: "+")
-                        if nameClients, let clients { name += ",clients=\(clients)" }
+                        if nameClients, let clients { name += "-c\(clients)" }
                         variants.append(
                             Variant(
                                 name: name, locality: locality, batchCommit: batchCommit,

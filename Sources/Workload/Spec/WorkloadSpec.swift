@@ -1,7 +1,7 @@
 /// A workload spec: what to run, against which engine set-up, how long, with which
 /// optimisations, faults, checks and gate thresholds (DESIGN.md, "Workloads").
 ///
-/// Specs are YAML files (see `workloads/single-region.yaml` for every key). Load one with
+/// Specs are YAML files (see `workloads/reference.yaml` for every key). Load one with
 /// ``load(path:overrides:)`` or ``decode(yaml:file:overrides:)``; both validate strictly and
 /// throw a ``SpecError`` naming the file, line, column and key of the first problem. Every
 /// value below is already validated and has its default applied.
