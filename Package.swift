@@ -83,6 +83,7 @@ let package = Package(
             name: "WorkloadTests",
             dependencies: [
                 "Workload",
+                "Storage",
                 "Engine",
                 "Runtime",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
@@ -102,6 +103,7 @@ let package = Package(
             name: "ReportingTests",
             dependencies: [
                 "Reporting",
+                "Storage",
                 "Workload",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]

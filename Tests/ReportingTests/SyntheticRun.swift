@@ -1,19 +1,10 @@
 import Foundation
 import Histogram
+import Storage
 import Workload
 
-/// A small deterministic generator (SplitMix64) so every test sees the same data.
-struct SeededRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+/// The shared seeded generator (SplitMix64), under this suite's name for it.
+typealias SeededRandom = SplitMix64
 
 /// How a synthetic variant behaves.
 struct VariantShape {

@@ -4,22 +4,6 @@ import Storage
 import Synchronization
 import Testing
 
-/// SplitMix64: a tiny seeded generator, so every random choice of a test is reproducible from the
-/// seed printed in its failure messages.
-struct SplitMix64: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// Runs `body` with a fresh directory under `NSTemporaryDirectory()`, removed afterwards.
 func withTemporaryDirectory<T>(_ body: (String) async throws -> T) async throws -> T {
     let path = (NSTemporaryDirectory() as NSString).appendingPathComponent("runtime-tests-\(UUID().uuidString)")

@@ -1,4 +1,5 @@
 import Runtime
+import Storage
 import Synchronization
 import Testing
 

@@ -4,6 +4,16 @@ import Testing
 
 @testable import Storage
 
+/// The shared seeded generator (SplitMix64), under this suite's name for it.
+typealias SeededGenerator = SplitMix64
+
+extension SplitMix64 {
+    /// True with probability `percent` / 100.
+    mutating func chance(_ percent: Int) -> Bool {
+        Int.random(in: 0..<100, using: &self) < percent
+    }
+}
+
 /// Runs `body` with a fresh directory under `NSTemporaryDirectory()`, removed when it returns.
 func withTemporaryDirectory<R>(
     isolation: isolated (any Actor)? = #isolation,
@@ -19,26 +29,6 @@ func withTemporaryDirectory<R>(
 /// Copies a whole engine directory (to recover the same on-disk state several ways).
 func copyDirectory(_ source: String, to destination: String) throws {
     try FileManager.default.copyItem(atPath: source, toPath: destination)
-}
-
-/// SplitMix64: a small seeded generator, so every random test replays from its seed.
-struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// True with probability `percent` / 100.
-    mutating func chance(_ percent: Int) -> Bool {
-        Int.random(in: 0..<100, using: &self) < percent
-    }
 }
 
 extension StorageEngine {

@@ -1,5 +1,6 @@
 import Foundation
 import Histogram
+import Storage
 import Testing
 
 @testable import Workload

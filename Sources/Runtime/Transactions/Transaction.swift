@@ -68,29 +68,27 @@ public final class Transaction: Sendable {
 
     /// Writes `key` (an insert if it does not exist), locking it first.
     public func write(_ key: AccountID, _ row: Row, wait: LockWait? = nil) async throws(TransactionError) {
-        try await lockRow(key, wait: wait)
-        let start = monotonicNow()
-        do {
-            try manager.storage.write(key, row, for: xid, snapshot: isolation == .readCommitted ? nil : snapshot)
-            if isolation == .serializable { try manager.ssi.onWrite(xid, key) }
-        } catch let error as StorageError {
-            throw fail(TransactionError(error, xid: xid))
-        } catch let error as TransactionError {
-            throw fail(error)
-        } catch {
-            throw fail(TransactionError(.internalError, "\(error)", xid: xid, key: key))
+        try await lockAndModify(key, wait: wait) { storage throws(StorageError) in
+            try storage.write(key, row, for: xid, snapshot: isolation == .readCommitted ? nil : snapshot)
         }
-        state.withLock { $0.wrote = true }
-        addSpan(.storageAccess, since: start)
     }
 
     /// Inserts `key`; fails with 23505 if it exists.
     public func insert(_ key: AccountID, _ row: Row, wait: LockWait? = nil) async throws(TransactionError) {
+        try await lockAndModify(key, wait: wait) { storage throws(StorageError) in
+            let view = isolation == .readCommitted ? try storage.snapshot(for: xid) : snapshot
+            try storage.insert(key, row, for: xid, snapshot: view)
+        }
+    }
+
+    /// Locks `key`, runs the storage modification, registers the write with SSI, and times it.
+    private func lockAndModify(
+        _ key: AccountID, wait: LockWait?, _ modify: (StorageEngine) throws(StorageError) -> Void
+    ) async throws(TransactionError) {
         try await lockRow(key, wait: wait)
         let start = monotonicNow()
         do {
-            let view = isolation == .readCommitted ? try manager.storage.snapshot(for: xid) : snapshot
-            try manager.storage.insert(key, row, for: xid, snapshot: view)
+            try modify(manager.storage)
             if isolation == .serializable { try manager.ssi.onWrite(xid, key) }
         } catch let error as StorageError {
             throw fail(TransactionError(error, xid: xid))

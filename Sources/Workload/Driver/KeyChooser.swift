@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import Storage
 
 /// Picks account ids by the spec's distribution: uniform, zipfian (YCSB's generator, Gray et
 /// al. "Quickly generating billion-record synthetic databases"), or a hot set.
