@@ -158,6 +158,37 @@ struct BatchCommitterTests {
         }
     }
 
+    @Test("closeWhenIdle: a lone member does not wait for the window, and every member commits")
+    func closeWhenIdle() async throws {
+        try await withRuntime(options: patientOptions) { manager in
+            try await seedRows(manager, Self.accounts)
+            // A 30 s window: were the batch to wait for it, the test would take 30 s per batch.
+            let committer = BatchCommitter<Int>(
+                manager: manager, isolation: .readCommitted,
+                options: .init(maxSize: 16, window: .seconds(30), closeWhenIdle: true))
+            let lone = await committer.submit { context in
+                try await perform(Self.transfer(0), in: context)
+                return 0
+            }
+            #expect(try lone.result.get() == 0)
+            #expect(committer.statistics.idleBatches == 1 && committer.statistics.windowBatches == 0)
+            let bodies: [BatchCommitter<Int>.Body] = (0..<8).map { member in
+                { context in
+                    try await perform(Self.transfer(member), in: context)
+                    return member
+                }
+            }
+            let outcomes = await Self.submitAll(committer, bodies)
+            for (member, outcome) in outcomes.enumerated() {
+                #expect(try outcome.result.get() == member)
+            }
+            let statistics = committer.statistics
+            #expect(statistics.members == 9)
+            #expect(statistics.windowBatches == 0, "no batch waited for the window")
+            #expect(statistics.idleBatches + statistics.fullBatches == statistics.batches)
+        }
+    }
+
     @Test("a member's layers add up to its end-to-end time")
     func memberTrace() async throws {
         try await withRuntime(durability: .fsync, options: patientOptions) { manager in

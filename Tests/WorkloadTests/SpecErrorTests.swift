@@ -59,7 +59,7 @@ struct SpecErrorTests {
         let error = expectError(
             minimalSpec + "batch: {zzzzzzzz: 1}\n", line: 3, column: 9, keyPath: "batch.zzzzzzzz",
             code: .unknownKey)
-        #expect(error?.hint == "known keys: size, window")
+        #expect(error?.hint == "known keys: size, window, close_when_idle")
     }
 
     @Test("a value of the wrong type")

@@ -17,14 +17,23 @@ public final class BatchCommitter<Value: Sendable>: Sendable {
         public var maxSize: Int
         /// Longest a member waits for the batch to fill.
         public var window: Duration
+        /// Close a batch at once when no batch is executing (as WAL group commit's leader does):
+        /// members then wait only while an earlier batch commits, never for an idle window, and
+        /// `maxSize` and `window` remain the bounds.
+        public var closeWhenIdle: Bool
 
         /// Creates options.
-        public init(maxSize: Int, window: Duration) {
+        public init(maxSize: Int, window: Duration, closeWhenIdle: Bool = false) {
             precondition(maxSize >= 1, "a batch holds at least one member")
             self.maxSize = maxSize
             self.window = window
+            self.closeWhenIdle = closeWhenIdle
         }
     }
+
+    /// Batches that may execute at once with `closeWhenIdle`: one gathering members' work while
+    /// another waits for its fsync keeps both the CPU and the disk busy.
+    static var maxInFlight: Int { 2 }
 
     /// A member's body.
     public typealias Body = @Sendable (BatchMember) async throws -> Value
@@ -62,6 +71,8 @@ public final class BatchCommitter<Value: Sendable>: Sendable {
     private struct State {
         var pending: [Pending] = []
         var generation: UInt64 = 0
+        /// Batches executing now.
+        var inFlight = 0
         var statistics = BatchStatistics()
     }
 
@@ -84,30 +95,57 @@ public final class BatchCommitter<Value: Sendable>: Sendable {
             let action = state.withLock { s -> Action in
                 s.pending.append(Pending(body: body, submitted: monotonicNow(), continuation: continuation))
                 if s.pending.count >= options.maxSize {
-                    s.generation += 1
-                    defer { s.pending = [] }
                     s.statistics.fullBatches += 1
-                    return .run(s.pending)
+                    return .run(takePending(&s))
+                }
+                if options.closeWhenIdle && s.inFlight < BatchCommitter.maxInFlight {
+                    s.statistics.idleBatches += 1
+                    return .run(takePending(&s))
                 }
                 return s.pending.count == 1 ? .arm(s.generation) : .none
             }
             switch action {
-            case .run(let members): Task { await self.execute(members) }
+            case .run(let members): Task { await self.executeAndDrain(members) }
             case .arm(let generation):
                 let window = options.window
                 Task {
                     try? await Task.sleep(for: window)
                     let members = self.state.withLock { s -> [Pending] in
                         guard s.generation == generation, !s.pending.isEmpty else { return [] }
-                        s.generation += 1
                         s.statistics.windowBatches += 1
-                        defer { s.pending = [] }
-                        return s.pending
+                        return self.takePending(&s)
                     }
-                    if !members.isEmpty { await self.execute(members) }
+                    if !members.isEmpty { await self.executeAndDrain(members) }
                 }
             case .none: break
             }
+        }
+    }
+
+    /// Closes the pending batch (the caller executes it).
+    private func takePending(_ s: inout State) -> [Pending] {
+        s.generation += 1
+        s.inFlight += 1
+        defer { s.pending = [] }
+        return s.pending
+    }
+
+    /// Executes a batch; with `closeWhenIdle`, then runs whatever gathered meanwhile once no
+    /// batch is executing.
+    private func executeAndDrain(_ first: [Pending]) async {
+        var members = first
+        while true {
+            await execute(members)
+            let next = state.withLock { s -> [Pending] in
+                s.inFlight -= 1
+                guard options.closeWhenIdle, s.inFlight < BatchCommitter.maxInFlight, !s.pending.isEmpty else {
+                    return []
+                }
+                s.statistics.idleBatches += 1
+                return takePending(&s)
+            }
+            if next.isEmpty { return }
+            members = next
         }
     }
 
@@ -204,6 +242,8 @@ public struct BatchStatistics: Sendable, Hashable {
     public var fullBatches: UInt64 = 0
     /// Batches closed by the window.
     public var windowBatches: UInt64 = 0
+    /// Batches closed because no batch was executing (`closeWhenIdle`).
+    public var idleBatches: UInt64 = 0
     /// Batches whose shared transaction failed (every member ran alone).
     public var failedBatches: UInt64 = 0
     /// Members sent to run alone.

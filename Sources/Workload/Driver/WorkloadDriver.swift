@@ -77,7 +77,9 @@ public struct WorkloadDriver: Sendable {
             pool: PoolOptions(
                 maxSize: spec.pool.size, minIdle: spec.pool.minIdle, acquireTimeout: spec.pool.acquireTimeout,
                 maxLifetime: spec.pool.maxLifetime, idleTimeout: spec.pool.idleTimeout),
-            batch: variant.batchCommit ? .init(maxSize: spec.batch.size, window: spec.batch.window) : nil,
+            batch: variant.batchCommit
+                ? .init(maxSize: spec.batch.size, window: spec.batch.window, closeWhenIdle: spec.batch.closeWhenIdle)
+                : nil,
             payloadBytes: spec.payloadBytes,
             overdraft: spec.overdraft)
     }
@@ -191,6 +193,7 @@ public struct WorkloadDriver: Sendable {
         // variants differ in `batch_commit` alone.
         parameters["batch_size"] = String(spec.batch.size)
         parameters["batch_window_us"] = String(spec.batch.window.nanoseconds / 1000)
+        parameters["batch_close_when_idle"] = String(spec.batch.closeWhenIdle)
         return parameters
     }
 

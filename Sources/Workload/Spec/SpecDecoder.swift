@@ -432,12 +432,15 @@ struct SpecDecoder {
     }
 
     private func batch(_ node: SpecNode) throws(SpecError) -> WorkloadSpec.Batch {
-        let map = try read.mapping(node, "batch", known: ["size", "window"])
+        let map = try read.mapping(node, "batch", known: ["size", "window", "close_when_idle"])
         var batch = WorkloadSpec.Batch()
         if let entry = map["size"] {
             batch.size = try read.int(entry.value, "batch.size", in: 1...Limits.batchSize)
         }
         if let entry = map["window"] { batch.window = try read.duration(entry.value, "batch.window") }
+        if let entry = map["close_when_idle"] {
+            batch.closeWhenIdle = try read.bool(entry.value, "batch.close_when_idle")
+        }
         return batch
     }
 

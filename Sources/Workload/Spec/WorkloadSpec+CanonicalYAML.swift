@@ -81,7 +81,12 @@ extension WorkloadSpec {
                 ("async_replication", Self.axis(optimisations.asyncReplication.map { "\($0)" })),
             ])
         )
-        add("batch", Self.flow([("size", "\(batch.size)"), ("window", SpecDuration.format(batch.window))]))
+        add(
+            "batch",
+            Self.flow([
+                ("size", "\(batch.size)"), ("window", SpecDuration.format(batch.window)),
+                ("close_when_idle", "\(batch.closeWhenIdle)"),
+            ]))
         add(
             "pool",
             Self.flow([

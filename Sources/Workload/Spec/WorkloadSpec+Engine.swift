@@ -52,11 +52,15 @@ extension WorkloadSpec {
         public var size: Int
         /// The longest a transfer waits for its batch to fill.
         public var window: Duration
+        /// Close a batch at once when no other batch is executing (up to two in flight), as WAL
+        /// group commit does, instead of waiting for it to fill or its window to end.
+        public var closeWhenIdle: Bool
 
-        /// Batch limits, 16 transfers or 1 ms by default.
-        public init(size: Int = 16, window: Duration = .milliseconds(1)) {
+        /// Batch limits, 16 transfers or 1 ms by default, closed early when idle.
+        public init(size: Int = 16, window: Duration = .milliseconds(1), closeWhenIdle: Bool = true) {
             self.size = size
             self.window = window
+            self.closeWhenIdle = closeWhenIdle
         }
     }
 
