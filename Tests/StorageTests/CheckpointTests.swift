@@ -6,6 +6,36 @@ import Testing
 
 @Suite("Checkpoint")
 struct CheckpointTests {
+    @Test("automatic checkpoints under concurrent committers: a commit that waited across a checkpoint is fine")
+    func automaticCheckpointsUnderConcurrency() async throws {
+        try await withTemporaryDirectory { directory in
+            // A tiny threshold makes checkpoints run while other commits wait for their flush, so
+            // some commits finish with an LSN below the newest redo point.
+            let options = StorageOptions(durability: .fsync, checkpointWALBytes: 512)
+            let engine = try StorageEngine(directory: directory, options: options)
+            let committers = 16
+            let rounds = 40
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for committer in 0..<committers {
+                    group.addTask {
+                        for round in 0..<rounds {
+                            let xid = try engine.begin()
+                            let key = AccountID(committer * rounds + round)
+                            try engine.write(key, Row(balance: Int64(round)), for: xid, snapshot: nil)
+                            try await engine.commit(xid)
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            #expect(engine.statistics().checkpoints > 1)
+            engine.crash()
+            let recovered = try StorageEngine(directory: directory, options: options)
+            #expect(recovered.committedRows().count == committers * rounds)
+            try recovered.close()
+        }
+    }
+
     @Test("after a checkpoint the older segments are gone and recovery starts from it")
     func checkpointTruncatesTheLog() async throws {
         try await withTemporaryDirectory { directory in

@@ -185,7 +185,9 @@ public final class StorageEngine: Sendable {
             s.statistics.commits += 1
             s.statistics.commitWaitNanos += waited
             guard options.checkpointWALBytes > 0, !s.checkpointRunning,
-                lsn - s.lastRedoLSN > options.checkpointWALBytes
+                // A checkpoint may have run while this commit waited: its redo point is then past
+                // this commit's LSN, and no new checkpoint is due on this commit's account.
+                lsn > s.lastRedoLSN, lsn - s.lastRedoLSN > options.checkpointWALBytes
             else { return false }
             s.checkpointRunning = true
             return true
