@@ -57,7 +57,10 @@ struct KeyChooser: Sendable {
             } else if uz < 1 + pow(0.5, theta) {
                 rank = 1
             } else {
-                rank = min(count - 1, UInt64(Double(count) * pow(eta * u - eta + 1, alpha)))
+                // YCSB's formula is exact for theta < 1; for theta > 1 its base can go negative
+                // (a NaN power), which the clamp sends to the hottest rank, as the mass is there.
+                let scaled = Double(count) * pow(eta * u - eta + 1, alpha)
+                rank = scaled.isFinite && scaled >= 0 ? UInt64(min(scaled, Double(count - 1))) : 0
             }
             return (rank &* 0x9E37_79B9_7F4A_7C15) % count
         case .hotspot(let hotCount, let probability):
