@@ -12,6 +12,20 @@ struct BatchCommitterTests {
     /// Accounts `2i+1 -> 2i+2` for member `i`, each at 100.
     static let accounts = Dictionary(uniqueKeysWithValues: (1...(2 * members)).map { (AccountID($0), Int64(100)) })
 
+    /// Submits transfers `0..<count` at once and expects each to commit with its own value.
+    static func submitTransfers(_ committer: BatchCommitter<Int>, count: Int) async throws {
+        let bodies: [BatchCommitter<Int>.Body] = (0..<count).map { member in
+            { context in
+                try await perform(Self.transfer(member), in: context)
+                return member
+            }
+        }
+        let outcomes = await Self.submitAll(committer, bodies)
+        for (member, outcome) in outcomes.enumerated() {
+            #expect(try outcome.result.get() == member)
+        }
+    }
+
     static func transfer(_ member: Int) -> Transfer {
         Transfer(from: AccountID(2 * member + 1), to: AccountID(2 * member + 2), amount: 10, forUpdate: true)
     }
@@ -142,16 +156,7 @@ struct BatchCommitterTests {
             try await seedRows(manager, Self.accounts)
             let committer = BatchCommitter<Int>(
                 manager: manager, isolation: .readCommitted, options: .init(maxSize: 16, window: .milliseconds(50)))
-            let bodies: [BatchCommitter<Int>.Body] = (0..<3).map { member in
-                { context in
-                    try await perform(Self.transfer(member), in: context)
-                    return member
-                }
-            }
-            let outcomes = await Self.submitAll(committer, bodies)
-            for (member, outcome) in outcomes.enumerated() {
-                #expect(try outcome.result.get() == member)
-            }
+            try await Self.submitTransfers(committer, count: 3)
             let statistics = committer.statistics
             #expect(statistics.fullBatches == 0 && statistics.windowBatches == statistics.batches)
             #expect(statistics.batches >= 1 && statistics.members == 3)
@@ -172,16 +177,7 @@ struct BatchCommitterTests {
             }
             #expect(try lone.result.get() == 0)
             #expect(committer.statistics.idleBatches == 1 && committer.statistics.windowBatches == 0)
-            let bodies: [BatchCommitter<Int>.Body] = (0..<8).map { member in
-                { context in
-                    try await perform(Self.transfer(member), in: context)
-                    return member
-                }
-            }
-            let outcomes = await Self.submitAll(committer, bodies)
-            for (member, outcome) in outcomes.enumerated() {
-                #expect(try outcome.result.get() == member)
-            }
+            try await Self.submitTransfers(committer, count: 8)
             let statistics = committer.statistics
             #expect(statistics.members == 9)
             #expect(statistics.windowBatches == 0, "no batch waited for the window")
