@@ -101,16 +101,11 @@ public final class EmbeddedBackend: Backend {
                 request, in: transaction, overdraft: overdraft, payload: session.accountPayload,
                 ledgerPayload: ledgerPayload)
         }
-        trace.add(execution.trace.subtracting(Self.executionOnly(execution.trace)))
+        // `run` closed its execution span against its own clock; this transfer's is re-closed
+        // against the whole call (pool wait and batch included) by `TransferResult`.
+        trace.add(execution.trace.withoutExecution())
         retried += execution.retriedErrors
         return Self.result(execution.result, retried: retried, trace: trace, start: start, xid: execution.xid)
-    }
-
-    /// The trace with only its (already closed) execution span, to drop it before re-closing.
-    private static func executionOnly(_ trace: Trace) -> Trace {
-        var only = Trace()
-        only.add(.execution, trace[.execution])
-        return only
     }
 
     private static func result(

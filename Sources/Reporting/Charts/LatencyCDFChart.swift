@@ -39,69 +39,40 @@ enum LatencyCDFChart {
 
         let legend = Legend(
             entries: series.map { Legend.Entry(label: $0.label, color: $0.color, dash: $0.dash) })
-        let left = 70.0
-        let top = 44.0
-        let plotWidth = 560.0
-        let plotHeight = 320.0
-        let width = left + plotWidth + 24 + legend.width + 16
-        let height = max(top + plotHeight + 56, top + legend.height + 20)
-        var svg = SVGDocument(width: width, height: height)
-        svg.text(16, 24, "End-to-end latency by percentile", size: 15, bold: true)
-        let plotBottom = top + plotHeight
-        let plotRight = left + plotWidth
+        var plot = LinePlot(title: "End-to-end latency by percentile", plotHeight: 320, legend: legend)
         guard !series.isEmpty else {
-            svg.text(left + plotWidth / 2, top + plotHeight / 2, "no transfers recorded", anchor: .middle)
-            return svg.render(title: "Latency distribution")
+            return plot.renderEmpty("no transfers recorded", title: "Latency distribution")
         }
 
         let values = series.flatMap { $0.points.map(\.ms) }
         let lowDecade = floor(log10(values.min() ?? 0.001))
         var highDecade = ceil(log10(values.max() ?? 1))
         if highDecade <= lowDecade { highDecade = lowDecade + 1 }
-        func xPosition(_ nines: Double) -> Double { left + nines / maxNines * plotWidth }
-        func yPosition(_ ms: Double) -> Double {
-            plotBottom - (log10(ms) - lowDecade) / (highDecade - lowDecade) * plotHeight
-        }
+        func xPosition(_ nines: Double) -> Double { plot.x(nines / maxNines) }
+        func yPosition(_ ms: Double) -> Double { plot.y((log10(ms) - lowDecade) / (highDecade - lowDecade)) }
 
-        svg.beginGroup()
+        plot.svg.beginGroup()
         var decade = lowDecade
         while decade <= highDecade {
-            let y = yPosition(pow(10, decade))
-            svg.line(left, y, plotRight, y, stroke: ChartStyle.grid)
-            svg.line(left - 5, y, left, y, stroke: ChartStyle.axis)
-            svg.text(left - 8, y + 4, Ticks.label(pow(10, decade)), anchor: .end, size: 11)
+            plot.yTick(at: yPosition(pow(10, decade)), label: Ticks.label(pow(10, decade)))
             if decade < highDecade {
-                for minor in [2.0, 5.0] {
-                    let minorY = yPosition(minor * pow(10, decade))
-                    svg.line(left, minorY, plotRight, minorY, stroke: "#f1f1f1")
-                    svg.line(left - 3, minorY, left, minorY, stroke: ChartStyle.axis)
-                }
+                for minor in [2.0, 5.0] { plot.yTick(at: yPosition(minor * pow(10, decade)), label: nil) }
             }
             decade += 1
         }
         for nines in 0...Int(maxNines) {
-            let x = xPosition(Double(nines))
-            svg.line(x, top, x, plotBottom, stroke: ChartStyle.grid)
-            svg.line(x, plotBottom, x, plotBottom + 5, stroke: ChartStyle.axis)
-            svg.text(x, plotBottom + 18, percentileLabel(nines), anchor: .middle, size: 11)
+            plot.xTick(at: xPosition(Double(nines)), label: percentileLabel(nines))
         }
-        svg.line(left, top, left, plotBottom, stroke: ChartStyle.axis)
-        svg.line(left, plotBottom, plotRight, plotBottom, stroke: ChartStyle.axis)
-        svg.text(left + plotWidth / 2, plotBottom + 38, "percentile", anchor: .middle, fill: "#555555")
-        svg.text(
-            18, top + plotHeight / 2, "latency (ms, log scale)", anchor: .middle, fill: "#555555",
-            rotate: -90)
-        svg.endGroup()
+        plot.axes(xTitle: "percentile", yTitle: "latency (ms, log scale)")
+        plot.svg.endGroup()
 
         for item in series {
-            svg.beginGroup(series: item.label)
-            svg.polyline(
-                item.points.map { (xPosition($0.nines), yPosition($0.ms)) }, stroke: item.color,
-                dash: item.dash)
-            svg.endGroup()
+            plot.svg.beginGroup(series: item.label)
+            plot.svg.polyline(
+                item.points.map { (xPosition($0.nines), yPosition($0.ms)) }, stroke: item.color, dash: item.dash)
+            plot.svg.endGroup()
         }
-        legend.draw(into: &svg, x: plotRight + 24, y: top)
-        return svg.render(title: "Latency distribution")
+        return plot.render(title: "Latency distribution")
     }
 
     static func percentileLabel(_ nines: Int) -> String {

@@ -69,6 +69,13 @@ public struct Trace: Sendable, Hashable {
         return result
     }
 
+    /// This trace with its `execution` span cleared, to be closed again against a longer clock.
+    public func withoutExecution() -> Trace {
+        var result = self
+        result.nanos[SpanKind.execution.rawValue] = 0
+        return result
+    }
+
     /// The nanoseconds spent in `kind`.
     public subscript(kind: SpanKind) -> UInt64 { nanos[kind.rawValue] }
 

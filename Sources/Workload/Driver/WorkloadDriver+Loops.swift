@@ -142,16 +142,11 @@ extension WorkloadDriver {
         case .rejected: outcome = .rejected
         case .failed(let sqlState): outcome = .failed(sqlstate: sqlState)
         }
-        if expectedInterval > 0 {
-            recorder.recordCorrected(
-                .singleRegion, endToEndMicros: endToEnd, l2: l2, l1: l1, l0: l0, outcome: outcome,
-                retries: result.retriedErrors.count, retriedErrors: result.retriedErrors,
-                expectedIntervalMicros: expectedInterval)
-        } else {
-            recorder.record(
-                .singleRegion, endToEndMicros: endToEnd, l2: l2, l1: l1, l0: l0, outcome: outcome,
-                retries: result.retriedErrors.count, retriedErrors: result.retriedErrors)
-        }
+        // With an expected interval of 0 (closed loop) the recorder adds no corrected samples.
+        recorder.recordCorrected(
+            .singleRegion, endToEndMicros: endToEnd, l2: l2, l1: l1, l0: l0, outcome: outcome,
+            retries: result.retriedErrors.count, retriedErrors: result.retriedErrors,
+            expectedIntervalMicros: expectedInterval)
     }
 }
 
