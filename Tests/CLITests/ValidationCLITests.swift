@@ -39,7 +39,7 @@ extension CLISuites {
             #expect(try await CLI.run(["validate", spec]).status == 1)
             #expect(try await CLI.run(["run", spec, "--output", scratch.path]).status == 1)
             #expect(try await CLI.run(["run", spec, "--no-such-flag"]).status == 1)
-            for command in ["run", "validate", "compare", "merge", "gate"] {
+            for command in ["run", "validate", "compare", "merge", "gate", "version", "bench"] {
                 let help = try await CLI.run([command, "--help"])
                 #expect(help.status == 0)
                 #expect(help.output.contains("EXIT STATUS"), "\(command) --help: \(help.output)")

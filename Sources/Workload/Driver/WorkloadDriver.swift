@@ -84,7 +84,8 @@ public struct WorkloadDriver: Sendable {
                 key: "accounts",
                 "\(spec.accounts) accounts of \(spec.payloadBytes)-byte payloads need about "
                     + "\(Self.gibibytes(needed)) of memory (\(WorkloadSpec.residentBytesPerAccount) + "
-                    + "\(spec.payloadBytes) bytes per account and replica), more than this machine's "
+                    + "\(WorkloadSpec.payloadCopies) x \(spec.payloadBytes) bytes per account and replica), more than "
+                    + "this machine's "
                     + "\(Self.gibibytes(memoryBytes)); lower accounts or payload_bytes")
         }
     }
