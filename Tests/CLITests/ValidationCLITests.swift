@@ -49,6 +49,20 @@ extension CLISuites {
             #expect(try await CLI.run(["gate", "--help"]).output.contains("2 "))
         }
 
+        @Test("--unset switches a closed-loop spec to an open loop from the command line")
+        func unsetClients() async throws {
+            let scratch = try CLI.scratch()
+            defer { try? FileManager.default.removeItem(at: scratch) }
+            let spec = try CLI.write(CLI.spec("duration: 1s"), "spec.yaml", in: scratch)
+            let refused = try await CLI.run(["validate", spec, "--set", "rate=100"])
+            #expect(refused.status == 1)
+            let switched = try await CLI.run(["validate", spec, "--unset", "clients", "--set", "rate=100"])
+            #expect(switched.status == 0, "\(switched.output)")
+            let missing = try await CLI.run(["validate", spec, "--unset", "pool.size"])
+            #expect(missing.status == 1)
+            #expect(missing.stderr.contains("--unset pool.size"), "\(missing.stderr)")
+        }
+
         @Test("with formats [csv, json] the run prints paths that exist, not summary.md")
         func reportPathExists() async throws {
             let scratch = try CLI.scratch()
