@@ -125,6 +125,37 @@ extension CLISuites {
             try await interrupt(with: SIGTERM, expectedStatus: 143)
         }
 
+        @Test("a second SIGINT exits at once; the next run removes the directory the dead run left")
+        func secondInterrupt() async throws {
+            let scratch = try CLI.scratch()
+            defer { try? FileManager.default.removeItem(at: scratch) }
+            let data = scratch.appendingPathComponent("data")
+            // Loading 400,000 accounts takes long enough that both signals land in it (the first
+            // one is acted on only once the load is done).
+            let spec = try CLI.write(
+                CLI.spec(name: "twice", "duration: 1s").replacingOccurrences(
+                    of: "accounts: 200", with: "accounts: 400000"), "spec.yaml", in: scratch)
+            let running = try CLI.start([
+                "run", spec, "--data-directory", data.path, "--output", scratch.appendingPathComponent("r").path,
+            ])
+            #expect(await running.waitForStderr(containing: "loading accounts"), "\(running.stderrSoFar)")
+            running.signal(SIGINT)
+            #expect(await running.waitForStderr(containing: "again to exit at once"), "\(running.stderrSoFar)")
+            running.signal(SIGINT)
+            let result = await running.wait(timeout: 60)
+            #expect(result.status == 130, "\(result.output)")
+            #expect(result.stderr.contains("exiting at once"))
+            #expect(!result.stderr.contains("written to"), "no report after the second signal")
+            #expect(litter(in: data).count == 1, "the dead run's directory stays until the next run")
+            let next = try CLI.write(CLI.spec("transactions: 20"), "next.yaml", in: scratch)
+            let cleanup = try await CLI.run([
+                "run", next, "--quiet", "--data-directory", data.path, "--output",
+                scratch.appendingPathComponent("r").path,
+            ])
+            #expect(cleanup.status == 0, "\(cleanup.output)")
+            #expect(litter(in: data).isEmpty, "left behind: \(litter(in: data))")
+        }
+
         @Test("an output under a regular file is refused before loading, without Foundation internals")
         func outputUnderAFile() async throws {
             let scratch = try CLI.scratch()
