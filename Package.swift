@@ -108,6 +108,8 @@ let package = Package(
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
+        // CLI: runs the built `layerbench` binary as a user would (exit codes, files kept and written).
+        .testTarget(name: "CLITests"),
         // HARNESS-TARGETS-END
 
         // The command line: a thin executable over the libraries, linked with jemalloc.

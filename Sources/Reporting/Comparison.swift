@@ -27,7 +27,31 @@ public struct Comparison: Sendable, Equatable {
             guard let a, let b else { return nil }
             return Delta.percent(from: a, to: b)
         }
+
+        /// Which way the metric improves (inferred from its name, as the gate does).
+        public var direction: GateDirection { GateDirection.inferred(for: metric) }
+
+        /// `better`, `worse` or `same` (within ``Comparison/noisePercent`` either way); empty when
+        /// a value is missing.
+        public var verdict: String {
+            guard let a, let b else { return "" }
+            let threshold = GateThreshold(relative: Comparison.noisePercent)
+            let worse = direction == .lowerIsBetter ? b - a : a - b
+            if threshold.isExceeded(worse: worse, baseline: a) { return "worse" }
+            if threshold.isExceeded(worse: -worse, baseline: a) { return "better" }
+            return "same"
+        }
     }
+
+    /// The change, in percent either way, that `compare` calls noise (`same`) rather than better
+    /// or worse: run-to-run variation of TPS and latency on a shared machine.
+    public static let noisePercent = 5.0
+
+    /// The metrics a comparison leads with, per variant (all classes merged), in this order.
+    public static let headlineMetrics = [
+        "tps", "p50_ms", "p99_ms", "p999_ms", "errors_per_1000", "retries_per_1000", "fsyncs_per_transfer",
+        "commits_per_fsync", "wal_bytes_per_transfer",
+    ]
 
     /// The metrics compared per class and for all classes merged.
     public static let classMetrics = ["tps", "p50_ms", "p99_ms", "p999_ms", "errors", "retries"]
@@ -71,6 +95,13 @@ public struct Comparison: Sendable, Equatable {
                             b: metricsB.value(variant: variant, scope: scope, metric: metric)))
                 }
             }
+            for metric in Self.headlineMetrics where !Self.classMetrics.contains(metric) {
+                rows.append(
+                    Row(
+                        variant: variant, scope: "headline", metric: metric,
+                        a: metricsA.value(variant: variant, metric: metric),
+                        b: metricsB.value(variant: variant, metric: metric)))
+            }
             let counters = Set(metricsA.counterNames[variant] ?? []).union(
                 metricsB.counterNames[variant] ?? [])
             for counter in counters.sorted() {
@@ -110,18 +141,49 @@ public struct Comparison: Sendable, Equatable {
         for row in rows where !variants.contains(row.variant) {
             variants.append(row.variant)
         }
+        func cells(_ row: Row) -> [String] {
+            [
+                row.a.map(Format.number) ?? "–", row.b.map(Format.number) ?? "–",
+                row.change.map { ($0 >= 0 ? "+" : "") + Format.number($0) } ?? "–",
+                row.changePercent.map(Format.signedPercent) ?? "–",
+            ]
+        }
         for variant in variants {
             out.append("## \(variant)")
             out.append("")
-            let tableRows = rows.filter { $0.variant == variant }.map { row in
-                [
-                    row.scope, row.metric, row.a.map(Format.number) ?? "–", row.b.map(Format.number) ?? "–",
-                    row.change.map { ($0 >= 0 ? "+" : "") + Format.number($0) } ?? "–",
-                    row.changePercent.map(Format.signedPercent) ?? "–",
-                ]
-            }
+            let mine = rows.filter { $0.variant == variant }
+            // The headline first: the variant's classes merged, with which way is better and a
+            // verdict (changes within the noise allowance are `same`).
+            let headline = Self.headlineMetrics.compactMap { metric in
+                mine.first { ($0.scope == RunMetrics.allScope || $0.scope == "headline") && $0.metric == metric }
+            }.filter { $0.a != nil || $0.b != nil }
+            out.append(
+                "Headline, all classes (verdict: better or worse by more than \(Format.number(Self.noisePercent)) %):")
+            out.append("")
             out += SummaryMarkdown.table(
-                ["scope", "metric", "A", "B", "change", "change %"], tableRows, rightAligned: [2, 3, 4, 5])
+                ["metric", "better", "A", "B", "change", "change %", "verdict"],
+                headline.map {
+                    [$0.metric, $0.direction == .lowerIsBetter ? "lower" : "higher"] + cells($0) + [$0.verdict]
+                }, rightAligned: [2, 3, 4, 5])
+            let classes = mine.filter {
+                $0.scope != "headline" && $0.scope != "counters" && $0.scope != RunMetrics.allScope
+            }
+            if !classes.isEmpty {
+                out.append("Per class:")
+                out.append("")
+                out += SummaryMarkdown.table(
+                    ["scope", "metric", "A", "B", "change", "change %", "verdict"],
+                    classes.map { [$0.scope, $0.metric] + cells($0) + [$0.verdict] }, rightAligned: [2, 3, 4, 5])
+            }
+            let counters = mine.filter { $0.scope == "counters" }
+            if !counters.isEmpty {
+                out.append("Engine counters:")
+                out.append("")
+                out += SummaryMarkdown.table(
+                    ["scope", "metric", "A", "B", "change", "change %"],
+                    counters.map { [$0.scope, $0.metric] + cells($0) },
+                    rightAligned: [2, 3, 4, 5])
+            }
         }
         if variants.isEmpty {
             out.append("No variant is in both runs.")

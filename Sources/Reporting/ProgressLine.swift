@@ -16,4 +16,12 @@ public enum ProgressLine {
         parts.append("errors \(errors) retries \(retries)")
         return parts.joined(separator: " | ")
     }
+
+    /// `line` cut to `width - 1` characters (ending in `…` when cut), so that rewriting it in
+    /// place on a terminal of that width never wraps and never leaves a stale line behind. A
+    /// width of 0 (unknown) leaves the line whole.
+    public static func fit(_ line: String, width: Int) -> String {
+        guard width > 1, line.count > width - 1 else { return line }
+        return String(line.prefix(width - 2)) + "…"
+    }
 }

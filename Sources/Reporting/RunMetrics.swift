@@ -51,7 +51,9 @@ public struct RunMetrics: Sendable {
             for (name, value) in variant.counters {
                 byScope[Self.allScope]?[name] = value
                 counters.append(name)
-                if !VariantResult.isRatioCounter(name), committed > 0 {
+                // A gauge (memory, pool size, a maximum) per transfer means nothing: only event
+                // counts are divided.
+                if !VariantResult.isRatioCounter(name), !VariantResult.isGauge(name), committed > 0 {
                     let perTransfer = name + "_per_transfer"
                     if variant.counters[perTransfer] == nil {
                         byScope[Self.allScope]?[perTransfer] = value / committed

@@ -33,6 +33,16 @@ public enum SummaryMarkdown {
             "- Checks: "
                 + (failedChecks == 0
                     ? "all passed" : "**\(failedChecks) FAILED**, see [Checks](#checks)"))
+        if let partial = run.partial {
+            out.append("- **Partial run**: \(partial); only the variants that finished are reported.")
+        }
+        if let sources = run.mergedFrom {
+            out.append(
+                "- Merged from \(sources.count) run(s): " + sources.map { "`\($0)`" }.joined(separator: ", ")
+                    + ". Counts, histograms and TPS are the sum over the shards. Each shard drove its own "
+                    + "engine (embedded backends are independent processes), so the TPS is the sum of "
+                    + "independent engines, not the throughput of one engine under the combined load.")
+        }
         out.append("")
 
         out += headline(run)
@@ -52,6 +62,7 @@ public enum SummaryMarkdown {
         out.append("")
         out.append("![Throughput over time](\(charts.throughput))")
         out.append("")
+        out += memoryOverTime(run)
         out += parameters(run)
         return out.joined(separator: "\n")
     }
@@ -190,7 +201,7 @@ public enum SummaryMarkdown {
                     continue
                 }
                 var cell = Format.number(value)
-                if !VariantResult.isRatioCounter(name), variant.committed > 0 {
+                if !VariantResult.isRatioCounter(name), !VariantResult.isGauge(name), variant.committed > 0 {
                     cell += " (\(Format.number(value / Double(variant.committed)))/transfer)"
                 }
                 row.append(cell)
@@ -227,6 +238,49 @@ public enum SummaryMarkdown {
             + table(
                 ["variant", "sends", "p50 ms", "p99 ms", "max ms"], rows, rightAligned: [1, 2, 3, 4])
     }
+
+    /// The gauges of the time series, at most ``memoryRows`` seconds per variant (evenly spaced,
+    /// first and last included), with the change from the first to the last second: whether
+    /// memory, the heap and the commit log stay flat over a run.
+    static func memoryOverTime(_ run: RunResult) -> [String] {
+        let columns: [(name: String, title: String, scale: Double)] = [
+            ("jemalloc_resident_bytes", "resident MiB", 1 / 1_048_576),
+            ("jemalloc_allocated_bytes", "allocated MiB", 1 / 1_048_576),
+            ("heap_versions", "heap versions", 1), ("commit_log_entries", "commit log entries", 1),
+        ]
+        var out: [String] = []
+        for variant in run.variants {
+            let points = variant.timeSeries.filter { $0.gauges?.isEmpty == false }
+            guard let first = points.first, let last = points.last else { continue }
+            let present = columns.filter { column in points.contains { $0.gauges?[column.name] != nil } }
+            guard !present.isEmpty else { continue }
+            var chosen: [TimeSeriesPoint] = []
+            for index in 0..<min(points.count, memoryRows) {
+                let position = points.count <= memoryRows ? index : index * (points.count - 1) / (memoryRows - 1)
+                chosen.append(points[position])
+            }
+            var rows = chosen.map { point in
+                [String(point.second)]
+                    + present.map { column in
+                        point.gauges?[column.name].map { Format.number(($0 * column.scale).rounded()) } ?? ""
+                    }
+            }
+            rows.append(
+                ["first → last"]
+                    + present.map { column in
+                        guard let a = first.gauges?[column.name], let b = last.gauges?[column.name] else { return "" }
+                        return Format.percentChange(from: a, to: b)
+                    })
+            if out.isEmpty { out = ["## Memory over time", ""] }
+            out.append("### \(variant.name)")
+            out.append("")
+            out += table(["second"] + present.map(\.title), rows, rightAligned: Set(0...present.count))
+        }
+        return out
+    }
+
+    /// The most rows per variant in ``memoryOverTime(_:)``.
+    static let memoryRows = 10
 
     static func parameters(_ run: RunResult) -> [String] {
         let rows = run.variants.map { variant in

@@ -1,4 +1,5 @@
 import Foundation
+import Reporting
 
 #if canImport(Glibc)
     import Glibc
@@ -13,10 +14,20 @@ enum Output {
         FileHandle.standardError.write(Data((text + "\n").utf8))
     }
 
-    /// Prints a progress line: in place on a terminal, else as its own line.
+    /// The terminal's width in columns (0 when standard error is not a terminal).
+    static var terminalWidth: Int {
+        guard stderrIsTerminal else { return 0 }
+        var size = winsize()
+        guard ioctl(2, UInt(TIOCGWINSZ), &size) == 0 else { return 0 }
+        return Int(size.ws_col)
+    }
+
+    /// Prints a progress line: in place on a terminal (cut to its width, so it never wraps and
+    /// leaves no stale line), else as its own line.
     static func progress(_ line: String) {
         if stderrIsTerminal {
-            FileHandle.standardError.write(Data(("\r\u{1B}[2K" + line).utf8))
+            let fitted = ProgressLine.fit(line, width: terminalWidth)
+            FileHandle.standardError.write(Data(("\r\u{1B}[2K" + fitted).utf8))
         } else {
             FileHandle.standardError.write(Data((line + "\n").utf8))
         }

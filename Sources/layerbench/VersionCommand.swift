@@ -3,7 +3,8 @@ import ArgumentParser
 /// `layerbench version`: LayerBench, Swift and jemalloc versions (jemalloc's read at run time).
 struct VersionCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "version", abstract: "Print the LayerBench, Swift and jemalloc versions.")
+        commandName: "version", abstract: "Print the LayerBench, Swift and jemalloc versions.",
+        discussion: ExitStatus.help())
 
     func run() {
         print("layerbench \(layerBenchVersion)")

@@ -153,3 +153,25 @@ struct GateTests {
         }
     }
 }
+
+@Suite("Gate allowances both ways")
+struct GateAllowanceTests {
+    @Test("a change within the allowance is ok in either direction, not improved")
+    func tinyChangeIsNotImproved() throws {
+        var better = GateTests.baseline
+        better.runID = "current"
+        for index in better.variants.indices {
+            better.variants[index].counters["fsyncs"] = (better.variants[index].counters["fsyncs"] ?? 0) * 0.99996
+        }
+        let report = Gate().evaluate(run: better, baseline: GateTests.baseline)
+        let row = try #require(report.rows.first { $0.metric == "batch-on/all/fsyncs_per_transfer" })
+        #expect(row.verdict == .ok)
+        var muchBetter = better
+        for index in muchBetter.variants.indices {
+            muchBetter.variants[index].counters["fsyncs"] =
+                (GateTests.baseline.variants[index].counters["fsyncs"] ?? 0) * 0.5
+        }
+        let improved = Gate().evaluate(run: muchBetter, baseline: GateTests.baseline)
+        #expect(improved.rows.first { $0.metric == "batch-on/all/fsyncs_per_transfer" }?.verdict == .improved)
+    }
+}

@@ -77,3 +77,14 @@ struct SummaryMarkdownTests {
                 == "[base] 12s 980 tps | single_region 980 tps p50 1.20 p99 3.40 ms | errors 1 retries 3")
     }
 }
+
+@Suite("Progress line width")
+struct ProgressLineWidthTests {
+    @Test("a progress line is cut to the terminal width so it never wraps")
+    func fitsWidth() {
+        let line = String(repeating: "x", count: 200)
+        #expect(ProgressLine.fit(line, width: 80).count == 79)
+        #expect(ProgressLine.fit("short", width: 80) == "short")
+        #expect(ProgressLine.fit(line, width: 0).count == 200)
+    }
+}

@@ -47,9 +47,11 @@ struct ResultsRunMergeTests {
     func mergeShards() throws {
         let a = resultsShard("1/2", seed: 1)
         let b = resultsShard("2/2", seed: 2)
-        let merged = try RunResult.merge([b, a])
+        let merged = try RunResult.merge([b, a], runID: "merged-id")
         #expect(merged.shard == "1/1")
-        #expect(merged.runID == a.runID)
+        // The merged run has its own id (issue 8, item 12) and names the runs it came from.
+        #expect(merged.runID == "merged-id")
+        #expect(merged.mergedFrom == [a.runID, b.runID])
         #expect(merged.startedAt == a.startedAt)
         #expect(merged.variants.map(\.name) == ["batch-off", "batch-on"])
         let variant = try #require(merged.variant(named: "batch-on"))

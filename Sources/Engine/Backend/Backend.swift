@@ -99,14 +99,28 @@ public struct AuditExpectation: Sendable {
     public var overdraft: Bool
     /// Every acknowledged transfer: request id -> the xid that committed it.
     public var acknowledged: [UInt64: TransactionID]
+    /// The crash to simulate before recovery.
+    public var crash: AuditCrash
 
     /// Creates an expectation.
-    public init(accounts: Int, initialBalance: Int64, overdraft: Bool, acknowledged: [UInt64: TransactionID]) {
+    public init(
+        accounts: Int, initialBalance: Int64, overdraft: Bool, acknowledged: [UInt64: TransactionID],
+        crash: AuditCrash = .powerFailure
+    ) {
         self.accounts = accounts
         self.initialBalance = initialBalance
         self.overdraft = overdraft
         self.acknowledged = acknowledged
+        self.crash = crash
     }
+}
+
+/// The crash an audit simulates before it recovers every node.
+public enum AuditCrash: Sendable, Hashable {
+    /// The process dies; the OS page cache survives, so written but unsynced data is kept.
+    case process
+    /// Power is lost: whatever was not fsynced is gone.
+    case powerFailure
 }
 
 /// The audit's findings, after a crash and recovery of every node.
@@ -130,4 +144,6 @@ public struct AuditReport: Sendable, Hashable {
     public var stateHashes: [String: UInt64]
     /// What recovery did on each node, as text.
     public var recoveries: [String: String]
+    /// Accounts present after recovery (fewer than loaded when a power failure took unsynced loads).
+    public var accountsFound: Int = 0
 }

@@ -185,7 +185,7 @@ public final class EmbeddedBackend: Backend {
 
     public func audit(_ expectation: AuditExpectation) async throws -> AuditReport {
         await pool.close()
-        storage.crash(losingUnsyncedWrites: true)
+        storage.crash(losingUnsyncedWrites: expectation.crash == .powerFailure)
         let recovered = try StorageEngine(
             directory: nodeDirectory, options: StorageOptions(durability: configuration.durability))
         defer { try? recovered.close() }
@@ -210,6 +210,7 @@ public final class EmbeddedBackend: Backend {
                 }
             } else {
                 actual[entry.key] = entry.row.balance
+                report.accountsFound += 1
                 report.actualTotal &+= entry.row.balance
                 if entry.row.balance < 0 { report.negativeAccounts += 1 }
             }

@@ -117,7 +117,8 @@ public struct Gate: Sendable, Equatable {
                         if metric.threshold.isExceeded(worse: worse, baseline: before) {
                             verdict = .regressed
                         } else {
-                            verdict = worse < 0 ? .improved : .ok
+                            // The same allowance both ways: a change within it is noise either way.
+                            verdict = metric.threshold.isExceeded(worse: -worse, baseline: before) ? .improved : .ok
                         }
                     }
                     evaluated.append(

@@ -4,7 +4,7 @@ public struct GateReport: Sendable, Equatable {
     public enum Verdict: String, Sendable, Equatable {
         /// Within the allowance (possibly slightly worse).
         case ok
-        /// Better than the baseline.
+        /// Better than the baseline by more than every allowance (the same allowance as a regression).
         case improved
         /// Worse by more than every allowance given: fails the gate.
         case regressed = "REGRESSED"

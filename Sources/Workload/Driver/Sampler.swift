@@ -1,12 +1,19 @@
 import Engine
 import Runtime
+import Storage
 import Synchronization
 
-/// Once a second: takes the clients' interval samples, appends a time-series point and reports
-/// progress; at the end of warm-up, snapshots the backend's counters.
+/// Once a second: takes the clients' interval samples and the engine's gauges, appends a
+/// time-series point and reports progress; at the end of warm-up, snapshots the backend's counters.
 final class Sampler: Sendable {
     /// How often the sampler checks whether the run finished while waiting for the next tick.
     static let pollNanos: UInt64 = 20_000_000
+
+    /// The gauges recorded in every second of the time series (those the backend and the caller
+    /// supply): enough to show that memory stays flat over a run.
+    static let seriesGauges = [
+        "commit_log_entries", "heap_versions", "jemalloc_resident_bytes", "jemalloc_allocated_bytes",
+    ]
 
     private let variant: Variant
     private let index: Int
@@ -16,13 +23,18 @@ final class Sampler: Sendable {
     private let report: @Sendable (DriverProgress) -> Void
     private let countersBefore: CounterSnapshot
     private let backend: any Backend
+    private let clock: any EngineClock
+    private let extraGauges: @Sendable () -> [String: Double]
     private let recorders = Mutex<[ClientRecorder]>([])
     private let finished = Atomic<Bool>(false)
 
     init(
         variant: Variant, index: Int, count: Int, start: UInt64, control: RunControl,
-        report: @escaping @Sendable (DriverProgress) -> Void, countersBefore: CounterSnapshot, backend: any Backend
+        report: @escaping @Sendable (DriverProgress) -> Void, countersBefore: CounterSnapshot, backend: any Backend,
+        extraGauges: @escaping @Sendable () -> [String: Double] = { [:] }
     ) {
+        self.clock = control.clock
+        self.extraGauges = extraGauges
         self.variant = variant
         self.index = index
         self.count = count
@@ -53,7 +65,7 @@ final class Sampler: Sendable {
         var lastTick = control.measureStart
         while true {
             let done = finished.load(ordering: .relaxed)
-            let now = monotonicNow()
+            let now = clock.nowNanos()
             if !measuring {
                 if now >= control.measureStart || done {
                     countersBefore.set(backend.counters())
@@ -71,12 +83,12 @@ final class Sampler: Sendable {
                     warmupTick += 1
                     continue
                 }
-                try? await Task.sleep(nanoseconds: min(next - now, Sampler.pollNanos))
+                try? await clock.sleep(untilNanos: min(next, now &+ Sampler.pollNanos))
                 continue
             }
             let next = control.measureStart &+ UInt64(second + 1) &* 1_000_000_000
             if now < next && !done {
-                try? await Task.sleep(nanoseconds: min(next - now, Sampler.pollNanos))
+                try? await clock.sleep(untilNanos: min(next, now &+ Sampler.pollNanos))
                 continue
             }
             let end =
@@ -94,7 +106,8 @@ final class Sampler: Sendable {
             // A final sliver after the last whole second is not a rate worth plotting (its
             // transfers are in the variant's totals all the same).
             if !done || (!sample.isEmpty && interval >= 0.2) {
-                let point = TimeSeriesPoint(second: second, sample: sample, intervalSeconds: max(interval, 1e-3))
+                var point = TimeSeriesPoint(second: second, sample: sample, intervalSeconds: max(interval, 1e-3))
+                point.gauges = gauges()
                 points.append(point)
                 committed += sample.classes.reduce(0) { $0 + $1.committed }
                 errors += sample.classes.reduce(0) { $0 + $1.errors }
@@ -105,6 +118,15 @@ final class Sampler: Sendable {
             }
             if done { return points }
         }
+    }
+
+    /// The ``seriesGauges`` the backend and the caller supply now.
+    private func gauges() -> [String: Double] {
+        var all = backend.gauges()
+        for (key, value) in extraGauges() { all[key] = value }
+        var chosen: [String: Double] = [:]
+        for name in Self.seriesGauges { chosen[name] = all[name] }
+        return chosen
     }
 
     private func progress(

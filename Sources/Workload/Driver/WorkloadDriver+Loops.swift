@@ -37,13 +37,14 @@ extension WorkloadDriver {
         var acks: [UInt64: UInt64] = [:]
         var sequence: UInt64 = 0
         let think = spec.thinkTime.nanoseconds
+        let clock = control.clock
         while true {
-            let began = monotonicNow()
+            let began = clock.nowNanos()
             if control.shouldStop(now: began) { break }
             sequence += 1
             let request = makeRequest(id: (UInt64(client) << 40) | sequence, chooser: chooser, random: &random)
             let result = await backend.transfer(request)
-            let measured = monotonicNow() &- began
+            let measured = clock.nanosSince(began)
             control.completed.add(1, ordering: .relaxed)
             if case .committed = result.outcome { acks[request.id] = result.xid }
             if began >= control.measureStart && !control.stopped.load(ordering: .relaxed) {
@@ -51,7 +52,8 @@ extension WorkloadDriver {
                 control.countMeasured(failed: result.isFailure)
             }
             if think > 0 {
-                try? await Task.sleep(nanoseconds: UInt64(think))
+                // Bounded by the deadline: a think time longer than the run ends with the run.
+                guard await control.sleep(until: clock.nowNanos() &+ UInt64(think)) else { break }
             } else if sequence % 256 == 0 {
                 // A backend that never suspends would otherwise starve the sampler.
                 await Task.yield()
@@ -72,23 +74,26 @@ extension WorkloadDriver {
         let logs = (0..<slots).map { _ in AckLog() }
         sampler.register(recorders)
         let chooser = KeyChooser(distribution: spec.distribution, count: spec.accounts)
-        let meanInterval = 1e9 / max(rate, 1e-9)
+        // Clamped so that no conversion to UInt64 can trap, whatever the rate (the spec refuses a
+        // rate that offers less than one transfer in the run).
+        let meanInterval = min(1e9 / max(rate, 1e-9), Self.maximumIntervalNanos)
         let expectedIntervalMicros = UInt64(meanInterval / 1000)
+        let clock = control.clock
         var random = SplitMix64(seed: spec.seed ^ (UInt64(options.shard.index + 1) &* 0xA24B_AED4_963E_E407))
         await withTaskGroup(of: Void.self) { group in
             var inFlight = 0
-            var intended = monotonicNow()
+            var intended = clock.nowNanos()
             var sequence: UInt64 = 0
             while true {
                 let u = Double(random.next() >> 11) / Double(1 << 53)
-                intended &+= UInt64(-log(1 - u) * meanInterval)
+                intended &+= UInt64(min(-log(1 - u) * meanInterval, Self.maximumIntervalNanos))
                 if inFlight >= maxInFlight {
                     await group.next()
                     inFlight -= 1
                 }
-                let now = monotonicNow()
+                let now = clock.nowNanos()
                 if control.shouldStop(now: max(now, intended)) { break }
-                if intended > now { try? await Task.sleep(nanoseconds: intended - now) }
+                if intended > now, !(await control.sleep(until: intended)) { break }
                 sequence += 1
                 let id = (UInt64(options.shard.index) << 56) | (1 << 55) | sequence
                 let request = makeRequest(id: id, chooser: chooser, random: &random)
@@ -96,9 +101,9 @@ extension WorkloadDriver {
                 let scheduled = intended
                 inFlight += 1
                 group.addTask {
-                    let actual = monotonicNow()
+                    let actual = clock.nowNanos()
                     let result = await backend.transfer(request)
-                    let measured = monotonicNow() &- actual
+                    let measured = clock.nanosSince(actual)
                     control.completed.add(1, ordering: .relaxed)
                     if case .committed = result.outcome { logs[slot].add(request.id, result.xid) }
                     if scheduled >= control.measureStart && !control.stopped.load(ordering: .relaxed) {
@@ -117,6 +122,10 @@ extension WorkloadDriver {
         for log in logs { acks.merge(log.all) { first, _ in first } }
         return (recorders, acks)
     }
+
+    /// The longest gap an open loop draws between two intended starts (an hour): keeps the
+    /// arithmetic in range for any rate.
+    static let maximumIntervalNanos = 3600e9
 
     private func makeRequest(id: UInt64, chooser: KeyChooser, random: inout SplitMix64) -> TransferRequest {
         let (from, to) = chooser.pair(&random)

@@ -71,6 +71,12 @@ public struct MachineInfo: Codable, Sendable, Equatable {
         return info
     }
 
+    /// This machine's physical memory in bytes, read alone (``current()`` also resolves the host
+    /// name, which can block on a DNS lookup).
+    public static func physicalMemoryBytes() -> UInt64 {
+        ProcessInfo.processInfo.physicalMemory
+    }
+
     /// The value of the first `key<separator>value` line of `text`, trimmed.
     static func field(_ key: String, in text: String, separator: Character) -> String? {
         for line in text.split(separator: "\n") {

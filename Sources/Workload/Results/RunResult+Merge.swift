@@ -57,13 +57,15 @@ extension RunResult {
     /// - Counters that are totals are summed; ratio counters (see
     ///   ``VariantResult/isRatioCounter(_:)``) are the mean of the shards' values.
     /// - A check passes when it passed in every shard; differing details are listed per shard.
-    /// - The run id is the first shard's, `startedAt` the earliest; the shard becomes `1/1` when
-    ///   all `n` shards are present, else the merged shards' list. Machines on different hosts
+    /// - The run id is a new one (`runID`), `startedAt` the earliest, and ``RunResult/mergedFrom``
+    ///   lists the shards' run ids; the shard becomes `1/1` when all `n` shards are present, else
+    ///   the merged shards' list. Gauges of the time series are summed (the shards' engines are
+    ///   independent processes). Machines on different hosts
     ///   are summed (cores, memory) with their host names joined.
     ///
     /// - Throws: ``RunMergeError`` when the runs measured different specs, formats or variants,
     ///   or their shards are malformed or repeated.
-    public static func merge(_ runs: [RunResult]) throws -> RunResult {
+    public static func merge(_ runs: [RunResult], runID: String = RunResult.makeRunID()) throws -> RunResult {
         guard let first = runs.first else { throw RunMergeError.noRuns }
         var shards: [(index: Int, count: Int)] = []
         for run in runs {
@@ -92,10 +94,14 @@ extension RunResult {
         else {
             throw RunMergeError.inconsistentShards(runs.map(\.shard))
         }
-        if runs.count == 1 { return first }
-
         let ordered = zip(shards, runs).sorted { $0.0.index < $1.0.index }.map(\.1)
         var merged = ordered[0]
+        merged.runID = runID
+        merged.mergedFrom = ordered.map(\.runID)
+        if runs.count == 1 {
+            merged.shard = first.shard
+            return merged
+        }
         merged.startedAt = runs.map(\.startedAt).min() ?? first.startedAt
         merged.shard = runs.count == shardCount ? "1/1" : ordered.map(\.shard).joined(separator: ",")
         merged.machine = mergedMachine(ordered.map(\.machine))
@@ -143,7 +149,11 @@ extension RunResult {
 
     private static func mergedTimeSeries(_ series: [[TimeSeriesPoint]]) -> [TimeSeriesPoint] {
         var bySecond: [Int: [TransferClass: TimeSeriesPoint.ClassPoint]] = [:]
+        var gauges: [Int: [String: Double]] = [:]
         for point in series.joined() {
+            if let pointGauges = point.gauges {
+                gauges[point.second, default: [:]].merge(pointGauges, uniquingKeysWith: +)
+            }
             for classPoint in point.classes {
                 if var existing = bySecond[point.second]?[classPoint.transferClass] {
                     existing.tps += classPoint.tps
@@ -159,9 +169,11 @@ extension RunResult {
             if bySecond[point.second] == nil { bySecond[point.second] = [:] }
         }
         return bySecond.keys.sorted().map { second in
-            TimeSeriesPoint(
+            var point = TimeSeriesPoint(
                 second: second,
                 classes: (bySecond[second] ?? [:]).values.sorted { $0.transferClass < $1.transferClass })
+            point.gauges = gauges[second]
+            return point
         }
     }
 

@@ -24,6 +24,11 @@ public struct RunResult: Codable, Sendable, Equatable {
     public var shard: String
     /// One result per variant, in the order the spec's matrix lists them.
     public var variants: [VariantResult]
+    /// Why the run is partial (it was interrupted, so later variants are missing), or `nil` for a
+    /// complete run.
+    public var partial: String?
+    /// The run ids this run was merged from (`layerbench merge`), in shard order, or `nil`.
+    public var mergedFrom: [String]?
 
     /// A run result from its parts.
     public init(

@@ -40,6 +40,9 @@ public struct TimeSeriesPoint: Codable, Sendable, Equatable {
     public var second: Int
     /// One point per class that saw any transfer in this interval, in class order.
     public var classes: [ClassPoint]
+    /// The engine's gauges at the end of the interval (`commit_log_entries`, `heap_versions`,
+    /// `jemalloc_resident_bytes`, ...), when the run recorded them: whether memory stays flat.
+    public var gauges: [String: Double]?
 
     /// A point from its parts.
     public init(second: Int, classes: [ClassPoint]) {

@@ -65,6 +65,15 @@ public struct VariantResult: Sendable, Equatable {
     public static func isRatioCounter(_ name: String) -> Bool {
         name.contains("_per_") || name.hasSuffix("_ratio")
     }
+
+    /// Whether a counter is a level read at the end of the run (a gauge: memory, sizes, high-water
+    /// marks, maxima, percentiles) rather than a count of events, so that dividing it by the
+    /// transfers means nothing.
+    public static func isGauge(_ name: String) -> Bool {
+        name.hasPrefix("jemalloc_") || name.hasPrefix("pool_size") || name.hasSuffix("_high_water")
+            || name.hasSuffix("_max") || name.contains("_max_") || name.hasPrefix("heap_versions")
+            || name.hasPrefix("commit_log_entries") || name.contains("_p99") || name.contains("_p50")
+    }
 }
 
 extension VariantResult: Codable {

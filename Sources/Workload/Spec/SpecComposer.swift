@@ -53,11 +53,20 @@ enum SpecComposer {
         case .scanner(let context, let problem, let mark, _),
             .parser(let context, let problem, let mark, _),
             .composer(let context, let problem, let mark, _):
+            let (line, column) = clamp(line: mark.line, column: mark.column, in: yaml)
+            if problem.contains("nesting level") {
+                return SpecError(
+                    code: .syntax, file: file, line: line, column: column, keyPath: "",
+                    message: "the spec nests lists and mappings more than \(maximumNesting) levels deep, "
+                        + "the YAML parser's limit",
+                    hint: "a spec needs a handful of levels; flatten the value")
+            }
             return SpecError(
-                code: .syntax, file: file, line: mark.line, column: mark.column, keyPath: "",
+                code: .syntax, file: file, line: line, column: column, keyPath: "",
                 message: "the file is not valid YAML: \(problem)",
                 hint: context.map {
-                    "\($0.text) at line \($0.mark.line), column \($0.mark.column)"
+                    let (line, column) = clamp(line: $0.mark.line, column: $0.mark.column, in: yaml)
+                    return "\($0.text) at line \(line), column \(column)"
                 }
             )
         case .reader(let problem, let offset, _, _):
@@ -81,6 +90,19 @@ enum SpecComposer {
                 message: "the file is not valid YAML: \(error)"
             )
         }
+    }
+
+    /// The YAML parser's nesting limit (libyaml's `MAX_NESTING_LEVEL`, as Yams builds it).
+    static let maximumNesting = 1000
+
+    /// A parser position kept inside the text: at the end of a file without a final newline the
+    /// parser reports the line after the last, which is shown as the end of the last line.
+    static func clamp(line: Int, column: Int, in text: String) -> (Int, Int) {
+        // With a final newline, the line after it (column 1) is where the parser stops: kept.
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        let count = lines.count
+        guard count > 0, line > count else { return (line, column) }
+        return (count, (lines[count - 1].unicodeScalars.count) + 1)
     }
 
     /// The 1-based line and column of the character at `offset`.

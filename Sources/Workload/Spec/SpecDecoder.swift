@@ -67,6 +67,7 @@ struct SpecDecoder {
         }
         if let entry = top["warmup"] { spec.warmup = try read.duration(entry.value, "warmup") }
         spec.length = try length(top)
+        try checkRunnable(spec, top)
         if let entry = top["isolation"] { spec.isolation = try read.choice(entry.value, "isolation") }
         if let entry = top["timestamps"] {
             spec.timestamps = try read.choice(entry.value, "timestamps")
@@ -324,7 +325,7 @@ struct SpecDecoder {
             case .crossRegion: mix.crossRegion = weight
             case .global: mix.global = weight
             }
-            if transferClass == .crossRegion, weight > 0, regions.count < 2 {
+            if transferClass != .singleRegion, weight > 0, regions.count < 2 {
                 throw read.error(
                     .invalidValue, at: entry.value.origin, path,
                     "'\(path)' needs at least two regions, but 'regions' declares \(regions.count)",
@@ -342,6 +343,40 @@ struct SpecDecoder {
     }
 
     // MARK: - Load and length
+
+    /// Refuses a load that cannot run well in the run's length: a think time longer than the
+    /// duration (each client would wait past the end), a rate that offers less than one transfer
+    /// in the duration, or one that would need longer than ``SpecDuration/maximum`` for a
+    /// transaction count.
+    private func checkRunnable(_ spec: WorkloadSpec, _ top: SpecReader.Mapping) throws(SpecError) {
+        if case .duration(let duration) = spec.length, spec.thinkTime > duration, let entry = top["think_time"] {
+            throw read.error(
+                .outOfRange, at: entry.value.origin, "think_time",
+                "'think_time' (\(SpecDuration.format(spec.thinkTime))) is longer than the run's duration "
+                    + "(\(SpecDuration.format(duration))): each client would measure at most one transfer",
+                hint: "shorten think_time, or lengthen duration")
+        }
+        guard case .openLoop(let rate, _) = spec.load, let entry = top["rate"] else { return }
+        switch spec.length {
+        case .duration(let duration):
+            let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+            if rate * seconds < 1 {
+                throw read.error(
+                    .outOfRange, at: entry.value.origin, "rate",
+                    "'rate' \(rate)/s offers less than one transfer in the run's \(SpecDuration.format(duration))",
+                    hint: "raise rate to at least \(1 / seconds)/s, or lengthen duration")
+            }
+        case .transactions(let total):
+            let maximum = Double(SpecDuration.maximum.components.seconds)
+            if Double(total) / rate > maximum {
+                throw read.error(
+                    .outOfRange, at: entry.value.origin, "rate",
+                    "'rate' \(rate)/s needs more than \(SpecDuration.format(SpecDuration.maximum)) for \(total) "
+                        + "transactions",
+                    hint: "raise rate, or measure fewer transactions")
+            }
+        }
+    }
 
     /// The entry of two mutually exclusive keys that comes later (an override counts as last).
     private func later(_ a: SpecNode.Entry, _ b: SpecNode.Entry) -> SpecNode.Entry {
@@ -590,11 +625,15 @@ struct SpecDecoder {
     private func checks(_ node: SpecNode) throws(SpecError) -> WorkloadSpec.Checks {
         let keys = [
             "conservation", "no_negative", "durability", "replica_convergence",
-            "cross_layer_identity",
+            "cross_layer_identity", "crash",
         ]
         let map = try read.mapping(node, "checks", known: keys)
         var checks = WorkloadSpec.Checks()
         for entry in map.entries {
+            if entry.key == "crash" {
+                checks.crash = try read.choice(entry.value, map.path("crash"))
+                continue
+            }
             let value = try read.bool(entry.value, map.path(entry.key))
             switch entry.key {
             case "conservation": checks.conservation = value
@@ -607,7 +646,7 @@ struct SpecDecoder {
         return checks
     }
 
-    private func gate(_ node: SpecNode) throws(SpecError) -> [WorkloadSpec.GateThreshold] {
+    func gate(_ node: SpecNode) throws(SpecError) -> [WorkloadSpec.GateThreshold] {
         let metrics = try read.openMapping(node, "gate")
         var thresholds: [WorkloadSpec.GateThreshold] = []
         for metric in metrics.entries {

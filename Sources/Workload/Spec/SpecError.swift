@@ -38,6 +38,8 @@ public struct SpecError: Error, CustomStringConvertible, Sendable, Equatable {
         case emptyAxis
         /// A `--set` override that cannot be parsed or applied.
         case badOverride
+        /// The document is too large once its YAML aliases are expanded.
+        case tooComplex
     }
 
     /// The kind of problem.
@@ -88,6 +90,6 @@ public struct SpecError: Error, CustomStringConvertible, Sendable, Equatable {
         if let override { text += "--set \(override): " }
         text += message
         if let hint { text += " (hint: \(hint))" }
-        return text
+        return SpecText.escaped(text)
     }
 }

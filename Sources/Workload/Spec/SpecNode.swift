@@ -66,17 +66,71 @@ struct SpecNode {
     }
 }
 
+/// The bound on what YAML aliases may expand to. Yams resolves an alias to its anchored node
+/// while composing, without copying it; converting to ``SpecNode`` expands it. A "billion laughs"
+/// document (nine levels of ten aliases, a few hundred bytes) would expand to 10^9 nodes.
+struct ExpansionBudget {
+    /// The most aliased collections (a mapping or list met a second time) a spec may expand.
+    static let aliasExpansions = WorkloadSpec.Limits.aliasExpansions
+    /// The most nodes a spec may expand to, aliases included.
+    static let nodes = WorkloadSpec.Limits.expandedNodes
+
+    var expansions = 0
+    var nodes = 0
+    /// Collections seen so far, by kind and position: a second visit is an alias's expansion.
+    var seen: Set<[Int]> = []
+}
+
 extension SpecNode {
     /// Converts a composed Yams node; `origin` maps Yams' marks to origins.
     ///
     /// Rejects non-scalar mapping keys and keys that appear twice in a mapping (a second line of
-    /// defence: Yams 6 already rejects most duplicates while composing).
+    /// defence: Yams 6 already rejects most duplicates while composing), and documents whose
+    /// aliases expand beyond ``ExpansionBudget`` (reported where the alias is used).
     init(
         _ node: Node,
         path: String,
         file: String,
         origin: (Mark?) -> SpecOrigin
     ) throws(SpecError) {
+        var budget = ExpansionBudget()
+        try self.init(node, path: path, file: file, origin: origin, referrer: nil, budget: &budget)
+    }
+
+    private init(
+        _ node: Node,
+        path: String,
+        file: String,
+        origin: (Mark?) -> SpecOrigin,
+        referrer: SpecOrigin?,
+        budget: inout ExpansionBudget
+    ) throws(SpecError) {
+        budget.nodes += 1
+        let here = referrer ?? origin(node.mark)
+        func tooComplex(_ what: String) -> SpecError {
+            SpecError(
+                at: here, file: file, code: .tooComplex, keyPath: path,
+                message: "the spec's YAML aliases expand to \(what) (an alias bomb?)",
+                hint: "a spec may expand at most \(ExpansionBudget.aliasExpansions) aliased mappings or lists "
+                    + "and \(ExpansionBudget.nodes) nodes; write the values out instead of nesting aliases")
+        }
+        if budget.nodes > ExpansionBudget.nodes {
+            throw tooComplex("more than \(ExpansionBudget.nodes) nodes")
+        }
+        if let mark = node.mark {
+            let kind: Int
+            switch node {
+            case .mapping: kind = 1
+            case .sequence: kind = 2
+            default: kind = 0
+            }
+            if kind != 0, !budget.seen.insert([kind, mark.line, mark.column]).inserted {
+                budget.expansions += 1
+                if budget.expansions > ExpansionBudget.aliasExpansions {
+                    throw tooComplex("more than \(ExpansionBudget.aliasExpansions) copies of aliased mappings or lists")
+                }
+            }
+        }
         switch node {
         case .scalar(let scalar):
             self.init(
@@ -91,7 +145,8 @@ extension SpecNode {
             for (index, element) in sequence.enumerated() {
                 elements.append(
                     try SpecNode(
-                        element, path: SpecPath.element(path, index), file: file, origin: origin
+                        element, path: SpecPath.element(path, index), file: file, origin: origin,
+                        referrer: referrer ?? origin(sequence.mark), budget: &budget
                     )
                 )
             }
@@ -114,7 +169,8 @@ extension SpecNode {
                         key, keyPath: keyPath, at: keyOrigin, first: first.keyOrigin, file: file
                     )
                 }
-                let value = try SpecNode(valueNode, path: keyPath, file: file, origin: origin)
+                let value = try SpecNode(
+                    valueNode, path: keyPath, file: file, origin: origin, referrer: keyOrigin, budget: &budget)
                 entries.append(Entry(key: key, keyOrigin: keyOrigin, value: value))
             }
             self.init(kind: .mapping(entries), origin: origin(mapping.mark))

@@ -98,6 +98,59 @@ struct SpecOverride {
         return segments
     }
 
+    /// Removes the key at the dotted path `key` (`--unset key`) from `root`, so that the spec's
+    /// default applies or a conflicting key can be given (`--unset clients --set rate=100`).
+    ///
+    /// - Throws: a ``SpecError`` of code `badOverride` naming the key when the path is malformed,
+    ///   ends in a list index, or names nothing in the spec.
+    static func unset(_ key: String, in root: inout SpecNode, file: String) throws(SpecError) {
+        let text = "--unset \(key)"
+        let origin = SpecOrigin.override(text)
+        func bad(_ message: String, hint: String? = nil) -> SpecError {
+            var error = SpecError(
+                at: origin, file: file, code: .badOverride, keyPath: key, message: message, hint: hint)
+            error.override = nil
+            error.line = 0
+            error.message = "\(text): " + message
+            return error
+        }
+        guard let segments = segments(of: key.specTrimmingSpaces()), case .key(let last) = segments.last else {
+            throw bad(
+                "'\(key)' is not a key path to remove",
+                hint: "write keys separated by dots, e.g. --unset clients or --unset optimisations.batch_commit")
+        }
+        guard try remove(last, at: segments.dropLast()[...], in: &root) else {
+            throw bad("'\(key)' is not in the spec, so there is nothing to remove")
+        }
+    }
+
+    /// Removes `key` from the mapping at `path` below `node`; false when there is no such key.
+    private static func remove(_ key: String, at path: ArraySlice<Segment>, in node: inout SpecNode) throws(SpecError)
+        -> Bool
+    {
+        guard let segment = path.first else {
+            guard case .mapping(var entries) = node.kind, let index = entries.firstIndex(where: { $0.key == key })
+            else { return false }
+            entries.remove(at: index)
+            node.kind = .mapping(entries)
+            return true
+        }
+        switch (segment, node.kind) {
+        case (.key(let name), .mapping(var entries)):
+            guard let index = entries.firstIndex(where: { $0.key == name }) else { return false }
+            let removed = try remove(key, at: path.dropFirst(), in: &entries[index].value)
+            node.kind = .mapping(entries)
+            return removed
+        case (.index(let position), .sequence(var elements)):
+            guard position < elements.count else { return false }
+            let removed = try remove(key, at: path.dropFirst(), in: &elements[position])
+            node.kind = .sequence(elements)
+            return removed
+        default:
+            return false
+        }
+    }
+
     /// Sets the value at the path inside `root`.
     func apply(to root: inout SpecNode, file: String) throws(SpecError) {
         try set(&root, segments: segments[...], path: "", file: file)

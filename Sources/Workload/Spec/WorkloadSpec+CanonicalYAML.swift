@@ -119,15 +119,15 @@ extension WorkloadSpec {
             if let extra = fault.extra { pairs.append(("extra", SpecDuration.format(extra))) }
             lines.append("  - " + Self.flow(pairs))
         }
-        add(
-            "checks",
-            Self.flow([
-                ("conservation", "\(checks.conservation)"), ("no_negative", "\(checks.noNegative)"),
-                ("durability", "\(checks.durability)"),
-                ("replica_convergence", "\(checks.replicaConvergence)"),
-                ("cross_layer_identity", "\(checks.crossLayerIdentity)"),
-            ])
-        )
+        var checkPairs = [
+            ("conservation", "\(checks.conservation)"), ("no_negative", "\(checks.noNegative)"),
+            ("durability", "\(checks.durability)"),
+            ("replica_convergence", "\(checks.replicaConvergence)"),
+            ("cross_layer_identity", "\(checks.crossLayerIdentity)"),
+        ]
+        // Written only when given, so the spec text (and hash) of a spec without it is unchanged.
+        if let crash = checks.crash { checkPairs.append(("crash", crash.rawValue)) }
+        add("checks", Self.flow(checkPairs))
         add("tolerate_errors", "\(tolerateErrors)")
         lines.append(gate.isEmpty ? "gate: {}" : "gate:")
         for threshold in gate {

@@ -31,5 +31,10 @@ extension WorkloadSpec {
         public static let axisValues = 64
         /// The highest zipf skew.
         public static let zipfTheta = 5.0
+        /// The most aliased mappings or lists a spec's YAML may expand (each use of an alias of
+        /// a collection counts once, nested uses each count).
+        public static let aliasExpansions = 1000
+        /// The most YAML nodes a spec may expand to, aliases included.
+        public static let expandedNodes = 100_000
     }
 }

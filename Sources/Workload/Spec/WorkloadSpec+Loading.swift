@@ -8,18 +8,41 @@ extension WorkloadSpec {
     ///   - overrides: `--set` overrides, `key=value`, applied in order (see
     ///     ``decode(yaml:file:overrides:)``).
     /// - Throws: ``SpecError`` for an unreadable file or the first problem in the spec.
-    public static func load(path: String, overrides: [String] = []) throws(SpecError) -> WorkloadSpec {
-        let text: String
+    ///   - unsets: `--unset` key paths, removed before the overrides are applied.
+    public static func load(path: String, overrides: [String] = [], unsets: [String] = []) throws(SpecError)
+        -> WorkloadSpec
+    {
+        let bytes: [UInt8]
         do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
+            bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
         } catch {
             throw SpecError(
                 code: .unreadableFile, file: path, line: 0, column: 0, keyPath: "",
-                message: "cannot read the spec: \(error.localizedDescription)",
-                hint: "check the path, and that the file is UTF-8 text"
+                message: "cannot read the spec: \(Self.reason(error, path: path))",
+                hint: "check the path"
             )
         }
-        return try decode(yaml: text, file: path, overrides: overrides)
+        return try decode(bytes: bytes, file: path, overrides: overrides, unsets: unsets)
+    }
+
+    /// Decodes and validates a spec from the raw bytes of a file: bytes that are not UTF-8 are
+    /// refused at their offset, line and column; then as ``decode(yaml:file:overrides:unsets:)``.
+    public static func decode(
+        bytes: [UInt8], file: String, overrides: [String] = [], unsets: [String] = []
+    ) throws(SpecError) -> WorkloadSpec {
+        let text = try SpecText.decode(bytes, file: file)
+        return try decode(yaml: text, file: file, overrides: overrides, unsets: unsets)
+    }
+
+    /// Why a file could not be read, in the C library's words when the system gave an errno.
+    private static func reason(_ error: any Error, path: String) -> String {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
+            if isDirectory.boolValue { return "it is a directory" }
+            if !FileManager.default.isReadableFile(atPath: path) { return "permission denied" }
+            return "it cannot be read"
+        }
+        return "no such file"
     }
 
     /// Decodes and validates a spec from YAML text.
@@ -35,9 +58,9 @@ extension WorkloadSpec {
     ///   - overrides: `key=value` strings: a dotted key path (`clients`,
     ///     `optimisations.batch_commit`, `network.rtt.us-east.eu-west`, `regions[0].replicas`)
     ///     and a YAML value (`64`, `40ms`, `[false, true]`). Missing mapping keys are created.
-    public static func decode(yaml: String, file: String, overrides: [String] = []) throws(SpecError)
-        -> WorkloadSpec
-    {
+    public static func decode(
+        yaml: String, file: String, overrides: [String] = [], unsets: [String] = []
+    ) throws(SpecError) -> WorkloadSpec {
         guard var root = try SpecComposer.composeFile(yaml: yaml, file: file),
             !Self.isNull(root)
         else {
@@ -49,6 +72,9 @@ extension WorkloadSpec {
         let decoder = SpecDecoder(file: file)
         // The top level must be a mapping before overrides can be grafted onto it.
         if root.entries == nil { _ = try decoder.read.mapping(root, "", known: []) }
+        for key in unsets {
+            try SpecOverride.unset(key, in: &root, file: file)
+        }
         for text in overrides {
             let override = try SpecOverride(text, file: file)
             try override.apply(to: &root, file: file)

@@ -1,5 +1,15 @@
 extension WorkloadSpec {
     /// The correctness checks of DESIGN.md, each on by default.
+    /// The crash the audit simulates before it recovers the engine and checks the final state.
+    public enum CrashModel: String, Sendable, Equatable, CaseIterable {
+        /// The process dies; the operating system keeps its page cache, so written but unsynced
+        /// data survives. What `durability: none` promises to survive.
+        case process
+        /// The machine loses power: whatever was not fsynced is gone. What `durability: fsync`
+        /// promises to survive.
+        case powerFailure = "power_failure"
+    }
+
     public struct Checks: Sendable, Equatable {
         /// The sum of all balances never changes.
         public var conservation: Bool
@@ -11,6 +21,9 @@ extension WorkloadSpec {
         public var replicaConvergence: Bool
         /// L2 timestamp = L1 transaction id = L0 `xmin` for every committed version.
         public var crossLayerIdentity: Bool
+        /// The crash the audit models before recovery; `nil` for the durability setting's own
+        /// (see ``WorkloadSpec/effectiveCrash``).
+        public var crash: CrashModel?
 
         /// The checks, all on by default.
         public init(
@@ -69,5 +82,13 @@ extension WorkloadSpec {
             self.directory = directory
             self.formats = formats
         }
+    }
+}
+
+extension WorkloadSpec {
+    /// The crash the audit models: the spec's `checks.crash`, else the one the durability setting
+    /// is about (a process crash for `none`, a power failure for `fsync`).
+    public var effectiveCrash: CrashModel {
+        checks.crash ?? (durability == .none ? .process : .powerFailure)
     }
 }

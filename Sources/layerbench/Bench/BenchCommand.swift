@@ -4,5 +4,6 @@ import ArgumentParser
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Benchmark one layer of the engine in isolation.",
+        discussion: ExitStatus.help(),
         subcommands: [StorageBenchCommand.self, DriverBenchCommand.self])
 }

@@ -7,7 +7,8 @@ import Workload
 /// that does nothing, to show the harness sustains far more than any engine it measures.
 struct DriverBenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "driver", abstract: "Benchmark the harness itself against a backend that does nothing.")
+        commandName: "driver", abstract: "Benchmark the harness itself against a backend that does nothing.",
+        discussion: ExitStatus.help())
 
     @Option(help: "Comma-separated client counts.")
     var clients: String = "2,8"
