@@ -21,6 +21,8 @@ struct Progress: Equatable {
     var pendingSnapshot: UInt64 = 0
     /// Heard from since the last quorum check.
     var recentActive = false
+    /// The highest commit index this follower was told (and can have applied: capped by what was sent).
+    var sentCommit: UInt64 = 0
 
     init(next: UInt64) { self.next = next }
 
@@ -73,6 +75,11 @@ struct Progress: Equatable {
         state = .snapshot
         pendingSnapshot = index
         probeSent = false
+    }
+
+    /// The follower may not know the commit index yet: an append (even empty) would tell it.
+    func canBumpCommit(_ committed: UInt64) -> Bool {
+        sentCommit < min(committed, next - 1)
     }
 
     /// The leader may send an append now.

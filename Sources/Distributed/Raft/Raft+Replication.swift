@@ -29,6 +29,8 @@ extension Raft {
         message.entries = entries
         message.commit = log.committed
         messages.append(message)
+        // The follower commits at most up to the last entry of this message.
+        pr.sentCommit = max(pr.sentCommit, min(log.committed, entries.last?.index ?? previousIndex))
         switch pr.state {
         case .replicate:
             if let last = entries.last { pr.next = last.index + 1 }
@@ -50,6 +52,7 @@ extension Raft {
         // Never more than the follower is known to hold: it could not commit entries it lacks.
         message.commit = min(progress[peer]?.match ?? 0, log.committed)
         messages.append(message)
+        if let sent = progress[peer]?.sentCommit, sent < message.commit { progress[peer]?.sentCommit = message.commit }
     }
 
     /// Advances the commit index to the highest index durable on a quorum, if that entry has the current

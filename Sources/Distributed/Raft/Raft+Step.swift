@@ -103,6 +103,9 @@ extension Raft {
             progress[m.from] = pr
             if updated && maybeCommit() {
                 broadcastAppend()
+            } else if pr.canBumpCommit(log.committed) {
+                // The follower may be missing the commit index (a heartbeat would tell it later).
+                sendAppend(to: m.from, sendIfEmpty: true)
             }
             // Send what the follower still lacks (several bounded messages when replicating).
             var sent = 0

@@ -134,3 +134,14 @@ package enum RaftError: Error, Equatable, Sendable {
     /// The node named is not a voter of the group.
     case unknownNode(RaftNodeID)
 }
+
+extension RaftError: CustomStringConvertible {
+    package var description: String {
+        switch self {
+        case .notLeader(let leader): "not the leader (leader: \(leader.map(String.init) ?? "unknown"))"
+        case .transferInProgress: "a leadership transfer is in progress"
+        case .tooManyUncommittedEntries: "too many uncommitted entries"
+        case .unknownNode(let id): "node \(id) is not a voter"
+        }
+    }
+}
