@@ -316,7 +316,13 @@ struct RaftSimulation {
             try restart(index)
             return
         }
+        let durableLast = replicas[index].disk.lastIndex
         replicas[index].disk.persist(ready)
+        if ready.snapshot != nil || (ready.entries.first.map { $0.index <= durableLast } ?? false) {
+            // The write dropped durable entries (a conflicting suffix, or a log replaced by a snapshot):
+            // none of them may have been committed.
+            try checkCommittedDurable()
+        }
         let commit = replicas[index].disk.hardState.commit
         if commit < persistedCommit[index] {
             throw failure("replica \(index + 1) persisted commit \(commit) below \(persistedCommit[index])")
