@@ -21,6 +21,9 @@ struct Progress: Equatable {
     var pendingSnapshot: UInt64 = 0
     /// Heard from since the last quorum check.
     var recentActive = false
+    /// In `replicate`: the last index of each append in flight, oldest first (at most the limit given to
+    /// `isPaused`).
+    var inflight: [UInt64] = []
     /// The highest commit index this follower was told (and can have applied: capped by what was sent).
     var sentCommit: UInt64 = 0
 
@@ -33,6 +36,8 @@ struct Progress: Equatable {
             match = index
             updated = true
             probeSent = false
+            // Appends up to the acknowledged index have arrived.
+            inflight.removeAll { $0 <= index }
         }
         next = max(next, index + 1)
         return updated
@@ -55,6 +60,7 @@ struct Progress: Equatable {
     }
 
     mutating func becomeProbe() {
+        inflight = []
         if state == .snapshot {
             next = max(match + 1, pendingSnapshot + 1)
             pendingSnapshot = 0
@@ -66,12 +72,14 @@ struct Progress: Equatable {
     }
 
     mutating func becomeReplicate() {
+        inflight = []
         state = .replicate
         next = match + 1
         probeSent = false
     }
 
     mutating func becomeSnapshot(_ index: UInt64) {
+        inflight = []
         state = .snapshot
         pendingSnapshot = index
         probeSent = false
@@ -82,11 +90,11 @@ struct Progress: Equatable {
         sentCommit < min(committed, next - 1)
     }
 
-    /// The leader may send an append now.
-    var isPaused: Bool {
+    /// The leader may not send an append now (`maxInflight` bounds the appends in flight when replicating).
+    func isPaused(maxInflight: Int) -> Bool {
         switch state {
         case .probe: probeSent
-        case .replicate: false
+        case .replicate: inflight.count >= maxInflight
         case .snapshot: true
         }
     }

@@ -5,7 +5,7 @@ extension Raft {
     /// index or probe).
     @discardableResult
     mutating func sendAppend(to peer: RaftNodeID, sendIfEmpty: Bool) -> Bool {
-        guard var pr = progress[peer], !pr.isPaused else { return false }
+        guard var pr = progress[peer], !pr.isPaused(maxInflight: config.maxInflightMessages) else { return false }
         let previousIndex = pr.next - 1
         guard let previousTerm = log.term(at: previousIndex),
             let entries = log.entries(from: pr.next, to: log.lastIndex + 1, limit: config.maxEntriesPerMessage)
@@ -33,7 +33,10 @@ extension Raft {
         pr.sentCommit = max(pr.sentCommit, min(log.committed, entries.last?.index ?? previousIndex))
         switch pr.state {
         case .replicate:
-            if let last = entries.last { pr.next = last.index + 1 }
+            if let last = entries.last {
+                pr.next = last.index + 1
+                pr.inflight.append(last.index)
+            }
         case .probe:
             pr.probeSent = true
         case .snapshot:

@@ -117,6 +117,11 @@ extension Raft {
         case .heartbeatResponse:
             pr.recentActive = true
             pr.probeSent = false
+            if pr.state == .replicate && pr.inflight.count >= config.maxInflightMessages {
+                // Appends may have been lost: let one more through; a gap makes the follower reject it and
+                // the leader probe again.
+                pr.inflight.removeFirst()
+            }
             if pr.state == .snapshot {
                 // The snapshot (or its answer) may have been lost: probe again; a duplicate is harmless.
                 pr.becomeProbe()

@@ -159,7 +159,7 @@ package struct Raft {
 
     /// There is something for the host to do.
     package var hasReady: Bool {
-        if !messages.isEmpty || log.pendingSnapshot != nil || !log.unstableEntries.isEmpty { return true }
+        if !messages.isEmpty || log.pendingSnapshot != nil || log.lastIndex > log.stableIndex { return true }
         if hardState != persistedHardState || softState != reportedSoftState { return true }
         return log.committed > max(log.applied, log.pendingSnapshot?.index ?? 0, log.snapshot.index)
     }

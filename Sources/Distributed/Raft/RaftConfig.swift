@@ -23,6 +23,9 @@ package struct RaftConfig: Sendable {
     package var randomizeElectionTimeout: Bool = true
     /// The most entries one append message carries (a bound on message size).
     package var maxEntriesPerMessage: Int = 256
+    /// The most append messages with entries in flight to one replicating follower (flow control: a slow
+    /// or unreachable follower does not make the leader queue without bound).
+    package var maxInflightMessages: Int = 256
     /// The most entries a leader holds uncommitted; further proposals are refused (a bound on memory).
     package var maxUncommittedEntries: Int = 10_000
     /// Record human-readable log lines (scripted tests print them); off by default.

@@ -221,6 +221,20 @@ struct RaftPaperTests {
         #expect(n.applied[1].last?.index == index)
     }
 
+    @Test(
+        "§5.3: a follower whose acknowledgement arrives after the entry committed is told the commit index at once, not at the next heartbeat"
+    )
+    func lateAcknowledgerLearnsCommit() {
+        // Regression: after an election both followers are probed; the second acknowledgement of the no-op
+        // moved no commit index, and that follower was left without it until a heartbeat.
+        var n = RaftTestNetwork(size: 3)
+        n.elect(1)
+        #expect(n[1].commitIndex == 1)
+        #expect(n[2].commitIndex == 1)
+        #expect(n[3].commitIndex == 1)
+        #expect(n.applied[2].map(\.index) == [1])
+    }
+
     @Test("§5.3: a leader commits nothing on acknowledgements from a minority")
     func minorityDoesNotCommit() throws {
         var n = RaftTestNetwork(size: 5, configure: classic)
@@ -515,6 +529,30 @@ struct RaftPaperTests {
         }
         #expect(n.logTerms(2) == n.logTerms(1))
         #expect(rejections <= 2, "one rejection per divergent term, got \(rejections)")
+    }
+
+    @Test(
+        "Flow control: a leader has at most maxInflightMessages appends in flight to a follower, and sends more as they are acknowledged"
+    )
+    func flowControl() throws {
+        var n = RaftTestNetwork(size: 3) { $0.maxInflightMessages = 2 }
+        n.elect(1)
+        for value in 0..<5 { try n[1].propose([UInt8(value)]) }
+        // Each proposal is sent at once until two appends are in flight; the rest wait.
+        let appends = n.processReady(1).messages.filter { $0.type == .append && $0.to == 2 }
+        #expect(appends.map { $0.entries.map(\.data) } == [[[0]], [[1]]])
+        // The acknowledgement of the first frees room for the rest.
+        let queued = n.queue
+        n.queue = []
+        n[2].step(queued.first { $0.to == 2 }!)
+        n.processReady(2)
+        let ack = n.queue.first { $0.type == .appendResponse }!
+        n.queue = []
+        n[1].step(ack)
+        // One slot is free again: one message carries the three entries held back.
+        let more = n.processReady(1).messages.filter { $0.type == .append && $0.to == 2 }
+        #expect(more.count == 1)
+        #expect(more.first?.entries.map(\.data) == [[2], [3], [4]])
     }
 
     @Test("Redirect: a replica that is not the leader refuses proposals and names the leader")

@@ -95,6 +95,8 @@ struct RaftSimulation {
             config.heartbeatTicks = 2
             // Small batches in some runs: a follower then acknowledges a prefix of what a leader holds.
             config.maxEntriesPerMessage = [1, 2, 8][Int(seed / 2 % 3)]
+            // Tight flow control in some runs: lost appends must not wedge a follower.
+            config.maxInflightMessages = [2, 256][Int(seed / 6 % 2)]
             config.seed = seed
             var replica = Replica(config: config)
             replica.raft = Raft(config: config)
