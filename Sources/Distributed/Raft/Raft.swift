@@ -172,7 +172,7 @@ package struct Raft {
         let soft = softState
         let entries = log.unstableEntries
         let changedTermOrVote = hard.term != persistedHardState.term || hard.vote != persistedHardState.vote
-        var ready = RaftReady(
+        let ready = RaftReady(
             softState: soft != reportedSoftState ? soft : nil,
             hardState: hard != persistedHardState ? hard : nil,
             entries: entries,
@@ -183,7 +183,6 @@ package struct Raft {
         if ready.softState != nil { reportedSoftState = soft }
         messages = []
         counters.messagesSent += UInt64(ready.messages.count)
-        if ready.isEmpty { ready.mustSync = false }
         return ready
     }
 

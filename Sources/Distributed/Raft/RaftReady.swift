@@ -20,7 +20,8 @@ package struct RaftReady: Sendable, Equatable {
     package var messages: [RaftMessage] = []
 
     /// The write must reach the disk (fsync) before the messages go out: new entries, a new term or vote,
-    /// or a snapshot. A commit index alone may be written lazily (it is recomputed after a restart).
+    /// or a snapshot. A commit index alone may be written lazily: after a crash it may read lower than it
+    /// was, which is safe (committed entries are durable on a quorum and the leader re-sends the index).
     package var mustSync: Bool
 
     /// Nothing to do.
