@@ -52,7 +52,13 @@ package struct SimulatedNetwork<Message> {
     private var lastDeadline: [Link: UInt64] = [:]
     /// Partition: node → side; nodes on different sides cannot talk. Empty when healed.
     private var side: [NodeAddress: Int] = [:]
-    package private(set) var counters: [LinkClass: LinkCounters] = [.intraRegion: .init(), .interRegion: .init()]
+    /// Counters indexed by link class (intra, inter).
+    private var linkCounters = [LinkCounters(), LinkCounters()]
+
+    /// Messages and bytes per link class.
+    package var counters: [LinkClass: LinkCounters] {
+        [.intraRegion: linkCounters[0], .interRegion: linkCounters[1]]
+    }
 
     package init(
         topology: NetworkTopology, jitterNanos: UInt64 = 0, dropProbability: Double = 0, seed: UInt64 = 0,
@@ -70,7 +76,7 @@ package struct SimulatedNetwork<Message> {
 
     /// Can `a` and `b` talk now?
     package func connected(_ a: NodeAddress, _ b: NodeAddress) -> Bool {
-        (side[a] ?? 0) == (side[b] ?? 0)
+        side.isEmpty || (side[a] ?? 0) == (side[b] ?? 0)
     }
 
     /// Cuts the network into groups: nodes in different groups cannot talk; nodes in no group stay with
@@ -95,15 +101,15 @@ package struct SimulatedNetwork<Message> {
     package mutating func send(
         _ message: Message, bytes: Int, from: NodeAddress, to: NodeAddress, now: UInt64
     ) -> SendOutcome {
-        let linkClass = topology.linkClass(from, to)
-        counters[linkClass, default: .init()].messagesSent += 1
-        counters[linkClass, default: .init()].bytesSent += UInt64(bytes)
+        let linkClass = from.region == to.region ? 0 : 1
+        linkCounters[linkClass].messagesSent += 1
+        linkCounters[linkClass].bytesSent += UInt64(bytes)
         guard connected(from, to) else {
-            counters[linkClass, default: .init()].droppedByPartition += 1
+            linkCounters[linkClass].droppedByPartition += 1
             return .droppedByPartition
         }
         if timers.count >= maxInFlight || (dropProbability > 0 && unitRandom() < dropProbability) {
-            counters[linkClass, default: .init()].droppedByLoss += 1
+            linkCounters[linkClass].droppedByLoss += 1
             return .droppedByLoss
         }
         let jitter = jitterNanos == 0 ? 0 : random.next() % (jitterNanos + 1)
@@ -120,13 +126,13 @@ package struct SimulatedNetwork<Message> {
     package mutating func due(now: UInt64) -> [Delivery] {
         var deliveries: [Delivery] = []
         while let (_, delivery) = timers.popDue(now: now) {
-            let linkClass = topology.linkClass(delivery.from, delivery.to)
+            let linkClass = delivery.from.region == delivery.to.region ? 0 : 1
             if connected(delivery.from, delivery.to) {
-                counters[linkClass, default: .init()].messagesDelivered += 1
-                counters[linkClass, default: .init()].bytesDelivered += UInt64(delivery.bytes)
+                linkCounters[linkClass].messagesDelivered += 1
+                linkCounters[linkClass].bytesDelivered += UInt64(delivery.bytes)
                 deliveries.append(delivery)
             } else {
-                counters[linkClass, default: .init()].droppedByPartition += 1
+                linkCounters[linkClass].droppedByPartition += 1
             }
         }
         return deliveries
