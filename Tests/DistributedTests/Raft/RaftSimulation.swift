@@ -29,6 +29,8 @@ struct RaftSimulation {
         /// For a leader: committed indexes already checked against its log (leader completeness).
         var completenessChecked: UInt64 = 0
         var completenessTerm: UInt64 = 0
+        /// The last unwritten entry already checked for log matching.
+        var unstableChecked: (index: UInt64, term: UInt64) = (0, 0)
     }
 
     struct Envelope {
@@ -60,6 +62,10 @@ struct RaftSimulation {
     var side: [Int]
     var statistics = Statistics()
     var step = 0
+    /// The replicas the current step changed (nil: any of them). Only they can break an invariant that
+    /// held after the previous step, so only they are re-checked (with every leader when the commit
+    /// index moved).
+    var touched: Set<Int>? = nil
     var nextPayload: UInt64 = 1
 
     // Global records the invariants are checked against.
@@ -130,6 +136,7 @@ struct RaftSimulation {
 
     private mutating func randomStep() throws(Failure) {
         step += 1
+        touched = []
         let roll = random.next() % 1000
         switch roll {
         case 0..<250:
@@ -175,6 +182,7 @@ struct RaftSimulation {
     }
 
     private mutating func converge() throws(Failure) {
+        touched = nil
         side = Array(repeating: 0, count: size)
         for index in 0..<size where replicas[index].raft == nil { try restart(index) }
         var proposed: UInt64? = nil
@@ -220,6 +228,7 @@ struct RaftSimulation {
     // MARK: - Actions
 
     private mutating func tick(_ index: Int) {
+        touched?.insert(index)
         replicas[index].raft?.tick()
     }
 
@@ -231,6 +240,7 @@ struct RaftSimulation {
         let from = Int(envelope.message.from - 1)
         let to = Int(envelope.message.to - 1)
         guard side[from] == side[to], replicas[to].raft != nil else { return }
+        touched?.insert(to)
         replicas[to].raft!.step(envelope.message)
     }
 
@@ -243,6 +253,7 @@ struct RaftSimulation {
         let leaders = (0..<size).filter { replicas[$0].raft?.role == .leader }
         guard !leaders.isEmpty else { return }
         let index = leaders[pick(leaders.count)]
+        touched?.insert(index)
         let data = payload()
         do {
             try replicas[index].raft!.propose(data)
@@ -260,6 +271,7 @@ struct RaftSimulation {
     private mutating func transfer() {
         guard let index = replicas.firstIndex(where: { $0.raft?.role == .leader }) else { return }
         statistics.transfers += 1
+        touched?.insert(index)
         let target = RaftNodeID(pick(size) + 1)
         try? replicas[index].raft!.transferLeadership(to: target)
     }
@@ -271,6 +283,7 @@ struct RaftSimulation {
         guard applied > first else { return }
         let through = first + 1 + random.next() % (applied - first)
         guard let hash = stateHashAt[through] else { return }
+        touched?.insert(index)
         let snapshot = raft.compact(through: through, data: encode(hash))
         replicas[index].raft = raft
         replicas[index].disk.compact(to: snapshot)
@@ -280,6 +293,7 @@ struct RaftSimulation {
     /// Loses everything not persisted (the unstable log tail, unsent messages, the state machine) and
     /// restarts from the disk, sometimes later.
     private mutating func crash(_ index: Int) throws(Failure) {
+        touched?.insert(index)
         statistics.crashes += 1
         replicas[index].raft = nil
         try checkCommittedDurable()
@@ -287,6 +301,7 @@ struct RaftSimulation {
     }
 
     private mutating func restart(_ index: Int) throws(Failure) {
+        touched?.insert(index)
         let disk = replicas[index].disk
         replicas[index].raft = Raft(config: replicas[index].config, persisted: disk, applied: disk.snapshot.index)
         replicas[index].appliedIndex = disk.snapshot.index
@@ -305,6 +320,7 @@ struct RaftSimulation {
     /// advance; or crash in the middle.
     private mutating func processReady(_ index: Int, crash: Crash) throws(Failure) {
         guard var raft = replicas[index].raft, raft.hasReady else { return }
+        touched?.insert(index)
         let ready = raft.ready()
         try checkNewEntries(ready.entries, of: index, raft: raft)
         // A leader's appends leave in parallel with its own write.
@@ -367,8 +383,21 @@ struct RaftSimulation {
     // MARK: - Invariants
 
     private mutating func checkInvariants() throws(Failure) {
-        for index in 0..<size {
+        let committedBefore = highestCommitted
+        for index in 0..<size where touched?.contains(index) ?? true {
             guard let raft = replicas[index].raft else { continue }
+            // Log matching on the entries not yet written (the written ones were checked when written),
+            // from the last one already checked if it is still there.
+            if raft.log.lastIndex > raft.log.stableIndex {
+                let checked = replicas[index].unstableChecked
+                var from = raft.log.stableIndex + 1
+                if checked.index >= from && raft.term(at: checked.index) == checked.term { from = checked.index + 1 }
+                if from <= raft.lastIndex {
+                    try checkNewEntries(
+                        raft.log.entries(from: from, to: raft.lastIndex + 1) ?? [], of: index, raft: raft)
+                    replicas[index].unstableChecked = (raft.lastIndex, raft.lastTerm)
+                }
+            }
             // Election safety: at most one leader per term.
             if raft.role == .leader {
                 if let other = leaderOfTerm[raft.term], other != raft.id {
@@ -402,7 +431,7 @@ struct RaftSimulation {
         }
         // Leader completeness: a leader holds every entry committed in an earlier term (a stale leader
         // of an earlier term may not).
-        for index in 0..<size {
+        for index in 0..<size where highestCommitted != committedBefore || (touched?.contains(index) ?? true) {
             guard let raft = replicas[index].raft, raft.role == .leader else { continue }
             if replicas[index].completenessTerm != raft.term {
                 replicas[index].completenessTerm = raft.term
