@@ -174,7 +174,9 @@ struct RaftSimulation {
             statistics.faults += 1
             try processReady(pick(size), crash: chance(50) ? .beforePersisting : .afterPersisting)
         case 990..<995:
-            compact(pick(size))
+            // Leaders compact more often: a follower that lags behind then needs the snapshot.
+            let leaders = (0..<size).filter { replicas[$0].raft?.role == .leader }
+            compact(!leaders.isEmpty && chance(70) ? leaders[pick(leaders.count)] : pick(size))
         default:
             transfer()
         }
