@@ -107,6 +107,54 @@ struct TimestampOracleTests {
         #expect(batcher.enqueue(3) == nil)
     }
 
+    @Test("property: batched requests from one node get unique timestamps, increasing in arrival order")
+    func batchedRequestsProperty() async {
+        await propertyCheck(input: Gen.int(in: 0...2).array(of: 1...400), Gen.int(in: 1...64)) { events, maxBatch in
+            var oracle = TimestampOracle(persistedLimitMillis: 0, maxBatch: maxBatch)
+            var batcher = TimestampBatcher<Int>(maxBatch: maxBatch)
+            var now: UInt64 = 1_000_000
+            var nextWaiter = 0
+            var inFlight: Int?
+            var served: [(Int, HybridTimestamp)] = []
+            func answer(_ count: Int) -> (HybridTimestamp, Int) {
+                var grant = oracle.request(count: count, nowMillis: now)
+                if case .persistFirst(let limit) = grant {
+                    oracle.persisted(limitMillis: limit)
+                    grant = oracle.request(count: count, nowMillis: now)
+                }
+                guard case .timestamps(let first, let granted) = grant else { return (.zero, 0) }
+                return (first, granted)
+            }
+            for event in events {
+                switch event {
+                case 0:
+                    if case .send(let count) = batcher.enqueue(nextWaiter) { inFlight = count }
+                    nextWaiter += 1
+                case 1:
+                    // The oracle answers the round trip in flight.
+                    if let count = inFlight {
+                        let (first, granted) = answer(count)
+                        #expect(granted == count)
+                        let result = batcher.received(first: first, count: granted)
+                        served.append(contentsOf: result.served)
+                        if case .send(let next) = result.next { inFlight = next } else { inFlight = nil }
+                    }
+                default:
+                    now += 1
+                }
+            }
+            while let count = inFlight {
+                let (first, granted) = answer(count)
+                let result = batcher.received(first: first, count: granted)
+                served.append(contentsOf: result.served)
+                if case .send(let next) = result.next { inFlight = next } else { inFlight = nil }
+            }
+            // Every waiter served once, in arrival order, with strictly increasing timestamps.
+            #expect(served.map(\.0) == Array(0..<nextWaiter))
+            #expect(zip(served, served.dropFirst()).allSatisfy { $0.1 < $1.1 })
+        }
+    }
+
     /// What happens to the oracle next: a batch request, time passing, the wall clock stepping back, a
     /// background persist, or a crash (losing any write not yet durable) and restart.
     @Test("property: timestamps strictly increase across requests, clock steps, crashes and restarts")
