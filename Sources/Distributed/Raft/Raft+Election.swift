@@ -200,12 +200,12 @@ extension Raft {
         }
     }
 
-    func sendTimeoutNowMessage(to target: RaftNodeID) -> RaftMessage {
+    func timeoutNowMessage(to target: RaftNodeID) -> RaftMessage {
         RaftMessage(type: .timeoutNow, from: id, to: target, term: term)
     }
 
     mutating func sendTimeoutNow(to target: RaftNodeID) {
         logInfo("\(id) sends TimeoutNow to \(target) immediately as \(target) already has up-to-date log")
-        messages.append(sendTimeoutNowMessage(to: target))
+        messages.append(timeoutNowMessage(to: target))
     }
 }

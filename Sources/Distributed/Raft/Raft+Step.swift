@@ -112,7 +112,7 @@ extension Raft {
             while sent < 64 && sendAppend(to: m.from, sendIfEmpty: false) { sent += 1 }
             if m.from == leadTransferee && progress[m.from]?.match == log.lastIndex {
                 logInfo("\(id) sent TimeoutNow to \(m.from) after its log caught up")
-                messages.append(sendTimeoutNowMessage(to: m.from))
+                messages.append(timeoutNowMessage(to: m.from))
             }
         case .heartbeatResponse:
             pr.recentActive = true
