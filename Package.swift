@@ -59,6 +59,21 @@ let package = Package(
             ]
         ),
 
+        // L2: hybrid logical clocks, the timestamp oracle, the simulated WAN, Raft (a pure state machine).
+        .target(
+            name: "Distributed",
+            dependencies: ["Storage"]
+        ),
+        .testTarget(
+            name: "DistributedTests",
+            dependencies: [
+                "Distributed",
+                "Storage",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
+            resources: [.copy("testdata")]
+        ),
+
         // Regions and nodes, the Backend protocol, the embedded backend.
         .target(
             name: "Engine",
