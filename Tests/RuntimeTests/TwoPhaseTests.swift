@@ -105,3 +105,36 @@ struct TwoPhaseTests {
         }
     }
 }
+
+@Suite("Two-phase commit of a failed transaction")
+struct PrepareFailedTests {
+    /// A partial transfer: the debit leg (row 1) is written, the credit leg (row 2) fails with
+    /// 40001 because a concurrent transaction updated row 2 after the transfer's snapshot.
+    func partialTransfer(_ manager: TransactionManager) async throws -> Transaction {
+        try await seedRows(manager, [1: 100, 2: 100])
+        let transfer = try manager.begin(.repeatableRead)
+        try await transfer.write(1, Row(balance: 90))
+        let other = try manager.begin(.readCommitted)
+        try await other.write(2, Row(balance: 200))
+        try await manager.commit(other)
+        #expect(await errorCode { try await transfer.write(2, Row(balance: 110)) } == .serializationFailure)
+        return transfer
+    }
+
+    @Test("PREPARE refuses a transaction whose statement failed, exactly as COMMIT does", arguments: [true, false])
+    func prepareRefusesFailedTransaction(usePrepare: Bool) async throws {
+        try await withRuntime(durability: .fsync, options: TwoPhaseTests.shortLockTimeout) { manager in
+            let transfer = try await partialTransfer(manager)
+            let code = await errorCode {
+                if usePrepare { try await manager.prepare(transfer) } else { try await manager.commit(transfer) }
+            }
+            #expect(code == .serializationFailure, "the statement's own error, as COMMIT reports it")
+            #expect(manager.storage.preparedTransactions().isEmpty, "nothing was prepared")
+            #expect(manager.locks.holder(of: 1) == nil, "the refused transaction was rolled back")
+            // The coordinator's decision cannot commit the debit leg alone.
+            #expect(await errorCode { try await manager.commitPrepared(transfer.xid) } == .inFailedTransaction)
+            #expect(try await committedBalance(manager, 1) == 100, "the debit leg never commits")
+            #expect(try await committedBalance(manager, 2) == 200)
+        }
+    }
+}

@@ -90,9 +90,15 @@ public final class TransactionManager: Sendable {
         counters.withLock { $0.aborts += 1 }
     }
 
-    /// Prepares for two-phase commit (PREPARE TRANSACTION): durable, keeps its locks.
+    /// Prepares for two-phase commit (PREPARE TRANSACTION): durable, keeps its locks. A
+    /// transaction whose statement failed is refused exactly as `commit` refuses it (rolled back,
+    /// the statement's error thrown), so a partial transfer can never commit through 2PC.
     public func prepare(_ transaction: Transaction) async throws(TransactionError) {
         let xid = transaction.xid
+        if let failed = transaction.state.withLock({ $0.failed }) {
+            abort(transaction)
+            throw failed
+        }
         if transaction.isolation == .serializable {
             do { try ssi.preCommit(xid) } catch {
                 abort(transaction)
