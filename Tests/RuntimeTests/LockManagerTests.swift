@@ -44,6 +44,7 @@ struct LockManagerTests {
         let locks = LockManager()
         let wait = LockWait.timeout(.seconds(30))
         for (xid, row) in [(1, 10), (2, 20), (3, 30)] as [(TransactionID, AccountID)] {
+            locks.begin(xid)
             try await locks.acquire(row, for: xid, wait: wait)
         }
         let granted = EventLog<TransactionID>()
@@ -60,14 +61,14 @@ struct LockManagerTests {
         let code = await errorCode { try await locks.acquire(10, for: 3, wait: wait) }
         #expect(code == .deadlockDetected)
         #expect(locks.statistics.deadlocks == 1)
-        locks.releaseAll(3)
+        locks.end(3)
         try await second.value
         #expect(locks.holder(of: 30) == 2)
-        locks.releaseAll(2)
+        locks.end(2)
         try await first.value
         #expect(granted.all == [2, 1])
         #expect(locks.holder(of: 20) == 1 && locks.holder(of: 10) == 1)
-        locks.releaseAll(1)
+        locks.end(1)
         #expect([10, 20, 30].allSatisfy { locks.holder(of: $0) == nil })
     }
 
@@ -123,6 +124,7 @@ struct LockManagerTests {
     func fifo() async throws {
         let locks = LockManager()
         let wait = LockWait.timeout(.seconds(30))
+        for xid in [TransactionID(100), 7, 3, 5, 999] { locks.begin(xid) }
         try await locks.acquire(1, for: 100, wait: wait)
         let granted = EventLog<TransactionID>()
         var waiters: [Task<Void, any Error>] = []
@@ -135,14 +137,14 @@ struct LockManagerTests {
             await waitUntil("\(xid) queues") { locks.statistics.waits == waiters.count }
         }
         for holder in [TransactionID(100), 7, 3] {
-            locks.releaseAll(holder)
+            locks.end(holder)
             let next = locks.holder(of: 1)
             #expect(next != nil, "the row passes straight to the next waiter")
             // A newcomer finds the row held: it does not barge ahead of the queue.
             #expect(await errorCode { try await locks.acquire(1, for: 999, wait: .noWait) } == .lockNotAvailable)
             await waitUntil("\(next ?? 0) runs") { granted.all.last == next }
         }
-        locks.releaseAll(5)
+        locks.end(5)
         for waiter in waiters { try await waiter.value }
         #expect(granted.all == [7, 3, 5])
         #expect(locks.holder(of: 1) == nil)
@@ -151,12 +153,14 @@ struct LockManagerTests {
     @Test("a cancelled lock wait fails with 57014 and is never granted")
     func cancelledWait() async throws {
         let locks = LockManager()
+        locks.begin(1)
+        locks.begin(2)
         try await locks.acquire(1, for: 1, wait: .noWait)
         let waiter = Task { await errorCode { try await locks.acquire(1, for: 2, wait: .timeout(.seconds(30))) } }
         await waitUntil("2 queues") { locks.statistics.waits == 1 }
         waiter.cancel()
         #expect(await waiter.value == .queryCanceled)
-        locks.releaseAll(1)
+        locks.end(1)
         #expect(locks.holder(of: 1) == nil)
         #expect(locks.statistics.timeouts == 0)
     }
@@ -164,10 +168,11 @@ struct LockManagerTests {
     @Test("a lock is re-entrant for its holder")
     func reentrant() async throws {
         let locks = LockManager()
+        locks.begin(1)
         try await locks.acquire(1, for: 1, wait: .noWait)
         try await locks.acquire(1, for: 1, wait: .noWait)
         #expect(locks.statistics.immediateGrants == 1)
-        locks.releaseAll(1)
+        locks.end(1)
         #expect(locks.holder(of: 1) == nil)
     }
 }
