@@ -65,6 +65,10 @@ public final class EmbeddedBackend: Backend {
 
     public func transfer(_ request: TransferRequest) async -> TransferResult {
         let start = monotonicNow()
+        // Refused before a session is taken; `Transfer.execute` checks again, whatever its caller.
+        do { try Transfer.validate(request) } catch {
+            return Self.result(.failure(error), retried: [], trace: Trace(), start: start, xid: 0)
+        }
         let lease: SessionPool<EmbeddedSessionFactory>.Lease
         do {
             lease = try await pool.acquire()
@@ -117,6 +121,10 @@ public final class EmbeddedBackend: Backend {
         case .failure(let error as TransactionError):
             return TransferResult(
                 .failed(sqlState: error.sqlState), retried: retried, trace: trace, endToEnd: endToEnd, xid: 0)
+        case .failure(is Transfer.InvalidRequest):
+            return TransferResult(
+                .failed(sqlState: Transfer.InvalidRequest.sqlState), retried: retried, trace: trace,
+                endToEnd: endToEnd, xid: 0)
         case .failure(is Transfer.Rejection):
             return TransferResult(.rejected, retried: retried, trace: trace, endToEnd: endToEnd, xid: 0)
         case .failure:
