@@ -74,12 +74,15 @@ struct LockManagerTests {
 
     @Test("a lock wait beyond lock_timeout fails with 55P03 and leaves the queue")
     func lockTimeout() async throws {
-        try await withRuntime(options: patientOptions) { manager in
+        let clock = ManualClock()
+        try await withRuntime(options: patientOptions, clock: clock) { manager in
             try await seedRows(manager, [1: 100])
             let holder = try manager.begin(.readCommitted)
             _ = try await holder.readForUpdate(1)
             let waiter = try manager.begin(.readCommitted)
-            let code = await errorCode { try await waiter.write(1, Row(balance: 0), wait: .timeout(.milliseconds(50))) }
+            let code = await errorCodeAfterTimeout(clock, .milliseconds(50)) {
+                try await waiter.write(1, Row(balance: 0), wait: .timeout(.milliseconds(50)))
+            }
             #expect(code == .lockNotAvailable)
             #expect(manager.locks.statistics.timeouts == 1)
             #expect(await errorCode { _ = try await waiter.read(1) } == .inFailedTransaction)
@@ -91,12 +94,14 @@ struct LockManagerTests {
 
     @Test("the runtime's lock_timeout applies when no wait is given")
     func defaultLockTimeout() async throws {
-        try await withRuntime(options: RuntimeOptions(lockTimeout: .milliseconds(50))) { manager in
+        let clock = ManualClock()
+        try await withRuntime(options: RuntimeOptions(lockTimeout: .milliseconds(50)), clock: clock) { manager in
             try await seedRows(manager, [1: 100])
             let holder = try manager.begin(.repeatableRead)
             try await holder.write(1, Row(balance: 1))
             let waiter = try manager.begin(.repeatableRead)
-            #expect(await errorCode { _ = try await waiter.readForUpdate(1) } == .lockNotAvailable)
+            let code = await errorCodeAfterTimeout(clock, .milliseconds(50)) { _ = try await waiter.readForUpdate(1) }
+            #expect(code == .lockNotAvailable)
             manager.abort(waiter)
             manager.abort(holder)
             #expect(try await committedBalance(manager, 1) == 100)

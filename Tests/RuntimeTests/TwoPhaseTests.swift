@@ -21,15 +21,20 @@ struct TwoPhaseTests {
         let reopened = try StorageEngine(directory: directory, options: Self.durable)
         #expect(reopened.recovery.preparedRestored == 1)
         #expect(reopened.preparedTransactions() == [transaction.xid])
-        let runtime = TransactionManager(storage: reopened, options: Self.shortLockTimeout)
+        let runtime = TransactionManager(storage: reopened, options: Self.shortLockTimeout, clock: ManualClock())
         #expect(runtime.locks.holder(of: 1) == transaction.xid, "the recovered transaction's lock is adopted")
         return (transaction.xid, runtime)
     }
 
-    /// A writer of row 1 times out behind the prepared transaction; a reader sees the old value.
+    /// A writer of row 1 times out behind the prepared transaction (on the manager's manual
+    /// clock); a reader sees the old value.
     func expectRowHeld(_ manager: TransactionManager) async throws {
+        let clock = try #require(manager.clock as? ManualClock)
         let writer = try manager.begin(.readCommitted)
-        #expect(await errorCode { try await writer.write(1, Row(balance: 0)) } == .lockNotAvailable)
+        let code = await errorCodeAfterTimeout(clock, Self.shortLockTimeout.lockTimeout) {
+            try await writer.write(1, Row(balance: 0))
+        }
+        #expect(code == .lockNotAvailable)
         manager.abort(writer)
         #expect(try await committedBalance(manager, 1) == 100, "a prepared write is not visible")
         #expect(try await committedBalance(manager, 2) == 100)
@@ -84,7 +89,7 @@ struct TwoPhaseTests {
 
     @Test("without a crash, a prepared transaction holds its locks until COMMIT PREPARED", arguments: [true, false])
     func preparedHoldsLocks(commit: Bool) async throws {
-        try await withRuntime(durability: .fsync, options: Self.shortLockTimeout) { manager in
+        try await withRuntime(durability: .fsync, options: Self.shortLockTimeout, clock: ManualClock()) { manager in
             try await seedRows(manager, [1: 100, 2: 100])
             let transaction = try manager.begin(.serializable)
             try await transaction.write(1, Row(balance: 150))

@@ -97,6 +97,10 @@ public struct TransferResult: Sendable, Hashable {
         self.endToEndNanos = max(endToEnd, l2Nanos &+ l1Nanos &+ l0Nanos)
         self.l1Nanos &+= self.endToEndNanos &- (l2Nanos &+ l1Nanos &+ l0Nanos)
         self.xid = xid
+        // The per-layer identity every report relies on, for every recorded transfer.
+        precondition(
+            l2Nanos <= endToEndNanos && l0Nanos <= endToEndNanos && l2Nanos + l1Nanos + l0Nanos == endToEndNanos,
+            "L2 \(l2Nanos) + L1 \(l1Nanos) + L0 \(l0Nanos) != end-to-end \(endToEndNanos)")
     }
 }
 

@@ -1,5 +1,6 @@
 import DequeModule
 import Histogram
+import Storage
 import Synchronization
 
 /// Creates, checks and closes the sessions a `SessionPool` hands out: an embedded session for
@@ -81,19 +82,22 @@ public struct PoolStatistics: Sendable {
 ///
 /// A released session goes straight to the longest waiter (no barging by newcomers). No lock is
 /// held across an `await`; `withSession` returns the lease on every path (success, error,
-/// cancellation), so no permit leaks.
+/// cancellation), so no permit leaks. Waits go through `TimedWait` (the lock manager's too);
+/// timeouts, lifetimes and idle times are read from the injected clock.
 public final class SessionPool<Factory: SessionFactory>: Sendable {
     /// A leased session.
     public struct Lease: Sendable {
         /// The session.
         public let session: Factory.Session
         let id: Int
-        let createdAt: ContinuousClock.Instant
+        /// When the session was opened, in nanoseconds on the pool's clock.
+        let createdAt: UInt64
     }
 
     private struct Idle {
         var lease: Lease
-        var since: ContinuousClock.Instant
+        /// When it was last released, in nanoseconds on the pool's clock.
+        var since: UInt64
     }
 
     private struct Waiter {
@@ -124,12 +128,15 @@ public final class SessionPool<Factory: SessionFactory>: Sendable {
     private let factory: Factory
     /// The pool's bounds.
     public let options: PoolOptions
+    private let clock: any EngineClock
     private let state = Mutex(State())
 
-    /// Creates an empty pool; call `prewarm` to open `minIdle` sessions.
-    public init(factory: Factory, options: PoolOptions) {
+    /// Creates an empty pool timing waits, lifetimes and idle times on `clock`; call `prewarm`
+    /// to open `minIdle` sessions.
+    public init(factory: Factory, options: PoolOptions, clock: any EngineClock = SystemClock.shared) {
         self.factory = factory
         self.options = options
+        self.clock = clock
     }
 
     /// Opens sessions until `minIdle` are open.
@@ -137,10 +144,18 @@ public final class SessionPool<Factory: SessionFactory>: Sendable {
         while true {
             let id = state.withLock { s -> Int? in
                 guard s.statistics.total < options.minIdle else { return nil }
+                // Counted active while it opens, as an acquire's new session is: `release`
+                // (or `freeFailedSlot`) takes it back.
+                s.statistics.active += 1
                 return reserveSlot(&s)
             }
             guard let id else { return }
-            let lease = try await open(id)
+            let lease: Lease
+            do { lease = try await open(id) } catch {
+                let next = state.withLock { s in freeFailedSlot(&s) }
+                if let (waiter, id) = next { openFor(waiter, id) }
+                throw error
+            }
             release(lease)
         }
     }
@@ -151,9 +166,9 @@ public final class SessionPool<Factory: SessionFactory>: Sendable {
     public func withSession<Value: Sendable>(
         discardOnError: Bool = false, _ body: (Factory.Session) async throws -> Value
     ) async throws -> (value: Value, waitNanos: UInt64) {
-        let start = ContinuousClock.now
+        let start = clock.nowNanos()
         let lease = try await acquire()
-        let waited = UInt64(max(0, (ContinuousClock.now - start).nanoseconds))
+        let waited = clock.nanosSince(start)
         do {
             let value = try await body(lease.session)
             release(lease)
@@ -170,12 +185,13 @@ public final class SessionPool<Factory: SessionFactory>: Sendable {
     public func acquire() async throws -> Lease {
         while true {
             var expired: [Lease] = []
+            let now = clock.nowNanos()
             let step = state.withLock { s -> Step in
-                let now = ContinuousClock.now
                 while let candidate = s.idle.popLast() {
-                    let tooOld = now - candidate.lease.createdAt >= options.maxLifetime
+                    let tooOld = Self.elapsed(now, since: candidate.lease.createdAt) >= options.maxLifetime
                     let idleTooLong =
-                        now - candidate.since >= options.idleTimeout && s.statistics.total > options.minIdle
+                        Self.elapsed(now, since: candidate.since) >= options.idleTimeout
+                        && s.statistics.total > options.minIdle
                     if tooOld || idleTooLong {
                         expired.append(candidate.lease)
                         s.statistics.total -= 1
@@ -199,7 +215,7 @@ public final class SessionPool<Factory: SessionFactory>: Sendable {
             for lease in expired { await factory.close(lease.session) }
             switch step {
             case .reuse(let idle):
-                if ContinuousClock.now - idle.since >= options.healthCheckAfterIdle,
+                if Self.elapsed(clock.nowNanos(), since: idle.since) >= options.healthCheckAfterIdle,
                     !(await factory.isHealthy(idle.lease.session))
                 {
                     await factory.close(idle.lease.session)
@@ -230,7 +246,8 @@ public final class SessionPool<Factory: SessionFactory>: Sendable {
     /// closed, is closed, and a waiter, if any, gets a newly opened one instead; otherwise the
     /// session goes to the first waiter or back to the idle set.
     public func release(_ lease: Lease, discard: Bool = false) {
-        let expired = discard || ContinuousClock.now - lease.createdAt >= options.maxLifetime
+        let now = clock.nowNanos()
+        let expired = discard || Self.elapsed(now, since: lease.createdAt) >= options.maxLifetime
         let next = state.withLock { s -> Next in
             s.statistics.active -= 1
             if expired || s.closed {
@@ -252,7 +269,7 @@ public final class SessionPool<Factory: SessionFactory>: Sendable {
                 updateGauges(&s)
                 return .handOff(waiter)
             }
-            s.idle.append(Idle(lease: lease, since: .now))
+            s.idle.append(Idle(lease: lease, since: now))
             updateGauges(&s)
             return .idle
         }
@@ -303,6 +320,18 @@ public final class SessionPool<Factory: SessionFactory>: Sendable {
     private func updateGauges(_ s: inout State) {
         s.statistics.idle = s.idle.count
         s.statistics.waiting = s.waiters.count
+        // Every path that changes a counter ends here: none goes negative, and the sessions open
+        // (idle + active + being opened) stay within the bound.
+        precondition(
+            s.statistics.active >= 0 && s.statistics.total >= 0 && s.statistics.total <= options.maxSize
+                && s.idle.count <= s.statistics.total,
+            "pool counters out of bounds: total \(s.statistics.total), active \(s.statistics.active), "
+                + "idle \(s.idle.count), max \(options.maxSize)")
+    }
+
+    /// Time from `start` to `now` (nanoseconds on the pool's clock) as a `Duration`, never negative.
+    private static func elapsed(_ now: UInt64, since start: UInt64) -> Duration {
+        .nanoseconds(Int64(clamping: now > start ? now - start : 0))
     }
 
     /// Gives back the slot of a session that failed to open; if a caller is waiting, reserves
@@ -337,7 +366,7 @@ public final class SessionPool<Factory: SessionFactory>: Sendable {
 
     private func open(_ id: Int) async throws -> Lease {
         let session = try await factory.makeSession(id: id)
-        return Lease(session: session, id: id, createdAt: .now)
+        return Lease(session: session, id: id, createdAt: clock.nowNanos())
     }
 
     /// Thrown by `waitForRelease` when a session became available before the caller queued.
@@ -348,50 +377,48 @@ public final class SessionPool<Factory: SessionFactory>: Sendable {
             s.nextWaiterID += 1
             return s.nextWaiterID
         }
-        let start = ContinuousClock.now
-        let timeout = options.acquireTimeout
-        let timer = Task {
-            try await Task.sleep(for: timeout)
-            self.expireWaiter(
-                id,
-                TransactionError(
-                    .tooManyConnections, "no session became free within \(timeout) (pool of \(self.options.maxSize))"),
-                timedOut: true)
-        }
-        defer { timer.cancel() }
-        let lease = try await withTaskCancellationHandler {
-            try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Lease, any Error>) in
-                // Cancellation is checked under the lock: a cancellation either is seen here or
-                // finds the waiter queued (`onCancel` takes the lock too), never neither.
-                let refusal = state.withLock { s -> (any Error)? in
-                    if s.closed { return TransactionError(.adminShutdown, "the session pool is closed") }
-                    if Task.isCancelled { return TransactionError(.queryCanceled, "session acquire cancelled") }
+        let start = clock.nowNanos()
+        let lease = try await TimedWait.suspend(
+            clock: clock, deadline: start &+ options.acquireTimeout.clampedNanoseconds,
+            decide: { (continuation: UnsafeContinuation<Lease, any Error>) -> TimedWait.Decision<Lease> in
+                state.withLock { s -> TimedWait.Decision<Lease> in
+                    if s.closed {
+                        return .resolved(.failure(TransactionError(.adminShutdown, "the session pool is closed")))
+                    }
+                    if Task.isCancelled {
+                        return .resolved(.failure(TransactionError(.queryCanceled, "session acquire cancelled")))
+                    }
                     // A session released (or a slot freed) since `acquire` decided to wait went
                     // to no one: queueing now would wait for a release that may never come.
-                    if !s.idle.isEmpty || s.statistics.total < options.maxSize { return Recheck() }
+                    if !s.idle.isEmpty || s.statistics.total < options.maxSize { return .resolved(.failure(Recheck())) }
                     s.waiters.append(Waiter(id: id, continuation: continuation))
                     s.statistics.waits += 1
                     updateGauges(&s)
-                    return nil
+                    return .queued
                 }
-                if let refusal { continuation.resume(throwing: refusal) }
-            }
-        } onCancel: {
-            self.expireWaiter(id, TransactionError(.queryCanceled, "session acquire cancelled"), timedOut: false)
-        }
-        let waited = UInt64(max(1, (ContinuousClock.now - start).nanoseconds / 1000))
+            },
+            expire: { why in self.expireWaiter(id, why) })
+        let waited = max(1, clock.nanosSince(start) / 1000)
         state.withLock { _ = $0.statistics.waitMicros.record(waited) }
         return lease
     }
 
-    private func expireWaiter(_ id: UInt64, _ error: TransactionError, timedOut: Bool) {
+    private func expireWaiter(_ id: UInt64, _ why: TimedWait.Expiry) {
         let waiter: Waiter? = state.withLock { s -> Waiter? in
             guard let index = s.waiters.firstIndex(where: { $0.id == id }) else { return nil }
             let waiter = s.waiters.remove(at: index)
-            if timedOut { s.statistics.timeouts += 1 } else { s.statistics.cancellations += 1 }
+            if why == .timedOut { s.statistics.timeouts += 1 } else { s.statistics.cancellations += 1 }
             updateGauges(&s)
             return waiter
         }
-        waiter?.continuation.resume(throwing: error)
+        switch why {
+        case .timedOut:
+            waiter?.continuation.resume(
+                throwing: TransactionError(
+                    .tooManyConnections,
+                    "no session became free within \(options.acquireTimeout) (pool of \(options.maxSize))"))
+        case .cancelled:
+            waiter?.continuation.resume(throwing: TransactionError(.queryCanceled, "session acquire cancelled"))
+        }
     }
 }
