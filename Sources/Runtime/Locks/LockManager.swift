@@ -113,7 +113,16 @@ public final class LockManager: Sendable {
     /// Ends `xid`: releases every lock it holds, handing each row to the first transaction queued
     /// for it, and fails its own queued request (25000). It takes no lock afterwards.
     public func end(_ xid: TransactionID) {
-        let ended = state.withLock { $0.table.end(xid) }
+        let ended = state.withLock { s in
+            let ended = s.table.end(xid)
+            // O(locks held): debug builds check that holders, held rows and queues agree.
+            assert(
+                {
+                    s.table.checkInvariants()
+                    return true
+                }())
+            return ended
+        }
         if let (key, waiter) = ended.abandoned {
             waiter.resume(
                 throwing: TransactionError(
