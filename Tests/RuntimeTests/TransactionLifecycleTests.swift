@@ -1,6 +1,7 @@
-import Runtime
 import Storage
 import Testing
+
+@testable import Runtime
 
 /// A finished transaction (committed, aborted, prepared) takes no lock and runs no statement, and
 /// every path that ends a transaction takes its queued lock waits with it.
@@ -78,6 +79,40 @@ struct TransactionLifecycleTests {
             let next = try manager.begin(.readCommitted)
             try await next.write(1, Row(balance: 80), wait: .noWait)
             try await manager.commit(next)
+        }
+    }
+
+    @Test("two concurrent commits of one handle: exactly one commits, the other is refused with 25000")
+    func concurrentCommits() async throws {
+        try await withRuntime(durability: .fsync, options: patientOptions) { manager in
+            try await seedRows(manager, [1: 100])
+            let transaction = try manager.begin(.serializable)
+            try await transaction.write(1, Row(balance: 90))
+            let before = manager.statistics
+            let codes = await withTaskGroup(of: TransactionError.Code?.self) { group in
+                for _ in 0..<2 { group.addTask { await errorCode { try await manager.commit(transaction) } } }
+                return await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(codes.filter { $0 == nil }.count == 1, "\(codes)")
+            #expect(codes.filter { $0 == .invalidTransactionState }.count == 1, "\(codes)")
+            #expect(manager.statistics.commits == before.commits + 1 && manager.statistics.aborts == before.aborts)
+            #expect(try await committedBalance(manager, 1) == 90)
+        }
+    }
+
+    @Test("a transaction's phase only moves forward, along its allowed moves")
+    func phaseMovesForward() {
+        typealias Phase = Transaction.Phase
+        let all: [Phase] = [.active, .preparing, .prepared, .committing, .committed, .aborted]
+        let allowed: Set<[Phase]> = [
+            [.active, .preparing], [.active, .committing], [.active, .aborted], [.preparing, .prepared],
+            [.preparing, .aborted], [.committing, .committed], [.committing, .aborted],
+        ]
+        for from in all {
+            for to in all {
+                #expect(from.canMove(to: to) == allowed.contains([from, to]), "\(from) -> \(to)")
+                if from.canMove(to: to) { #expect(from < to, "every move goes forward: \(from) -> \(to)") }
+            }
         }
     }
 

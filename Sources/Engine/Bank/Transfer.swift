@@ -44,7 +44,8 @@ enum Transfer {
     static func validate(_ request: TransferRequest) throws(InvalidRequest) {
         guard request.from != request.to else { throw .sameAccount(request.from) }
         guard request.amount > 0 else { throw .nonPositiveAmount(request.amount) }
-        for key in [request.from, request.to] where key >= ledgerBase { throw .notAnAccount(key) }
+        guard request.from < ledgerBase else { throw .notAnAccount(request.from) }
+        guard request.to < ledgerBase else { throw .notAnAccount(request.to) }
     }
 
     static func ledgerKey(_ id: UInt64) -> AccountID { ledgerBase | (id & ~ledgerBase) }
