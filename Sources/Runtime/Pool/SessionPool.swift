@@ -1,4 +1,3 @@
-import DequeModule
 import Histogram
 import Storage
 import Synchronization
@@ -94,42 +93,18 @@ public final class SessionPool<Factory: SessionFactory>: Sendable {
         let createdAt: UInt64
     }
 
-    private struct Idle {
-        var lease: Lease
-        /// When it was last released, in nanoseconds on the pool's clock.
-        var since: UInt64
-    }
-
-    private struct Waiter {
-        let id: UInt64
-        let continuation: UnsafeContinuation<Lease, any Error>
-    }
-
-    private enum Step {
-        case reuse(Idle)
-        case open(Int)
-        case wait
-    }
-    private enum Next {
-        case handOff(Waiter)
-        case openFor(Waiter, Int)
-        case idle, none
-    }
+    private typealias Machine = PoolStateMachine<Lease, UnsafeContinuation<Lease, any Error>>
 
     private struct State {
-        var idle: [Idle] = []
-        var waiters: Deque<Waiter> = []
-        var nextSessionID = 0
+        var machine: Machine
         var nextWaiterID: UInt64 = 0
-        var closed = false
-        var statistics = PoolStatistics()
     }
 
     private let factory: Factory
     /// The pool's bounds.
     public let options: PoolOptions
     private let clock: any EngineClock
-    private let state = Mutex(State())
+    private let state: Mutex<State>
 
     /// Creates an empty pool timing waits, lifetimes and idle times on `clock`; call `prewarm`
     /// to open `minIdle` sessions.
@@ -137,23 +112,15 @@ public final class SessionPool<Factory: SessionFactory>: Sendable {
         self.factory = factory
         self.options = options
         self.clock = clock
+        self.state = Mutex(State(machine: Machine(options: options)))
     }
 
     /// Opens sessions until `minIdle` are open.
     public func prewarm() async throws {
-        while true {
-            let id = state.withLock { s -> Int? in
-                guard s.statistics.total < options.minIdle else { return nil }
-                // Counted active while it opens, as an acquire's new session is: `release`
-                // (or `freeFailedSlot`) takes it back.
-                s.statistics.active += 1
-                return reserveSlot(&s)
-            }
-            guard let id else { return }
+        while let id = state.withLock({ $0.machine.prewarmSlot() }) {
             let lease: Lease
             do { lease = try await open(id) } catch {
-                let next = state.withLock { s in freeFailedSlot(&s) }
-                if let (waiter, id) = next { openFor(waiter, id) }
+                openFailed()
                 throw error
             }
             release(lease)
@@ -184,56 +151,20 @@ public final class SessionPool<Factory: SessionFactory>: Sendable {
     /// failing with 57014 if the task is cancelled.
     public func acquire() async throws -> Lease {
         while true {
-            var expired: [Lease] = []
             let now = clock.nowNanos()
-            let step = state.withLock { s -> Step in
-                while let candidate = s.idle.popLast() {
-                    let tooOld = Self.elapsed(now, since: candidate.lease.createdAt) >= options.maxLifetime
-                    let idleTooLong =
-                        Self.elapsed(now, since: candidate.since) >= options.idleTimeout
-                        && s.statistics.total > options.minIdle
-                    if tooOld || idleTooLong {
-                        expired.append(candidate.lease)
-                        s.statistics.total -= 1
-                        s.statistics.closed += 1
-                        continue
-                    }
-                    s.statistics.active += 1
-                    s.statistics.acquires += 1
-                    updateGauges(&s)
-                    return .reuse(candidate)
-                }
-                if s.statistics.total < options.maxSize {
-                    let id = reserveSlot(&s)
-                    s.statistics.active += 1
-                    s.statistics.acquires += 1
-                    updateGauges(&s)
-                    return .open(id)
-                }
-                return .wait
-            }
+            let (next, expired) = state.withLock { $0.machine.acquire(now: now) }
             for lease in expired { await factory.close(lease.session) }
-            switch step {
-            case .reuse(let idle):
-                if Self.elapsed(clock.nowNanos(), since: idle.since) >= options.healthCheckAfterIdle,
-                    !(await factory.isHealthy(idle.lease.session))
-                {
+            switch next {
+            case .reuse(let idle, let check):
+                if check, !(await factory.isHealthy(idle.lease.session)) {
                     await factory.close(idle.lease.session)
-                    state.withLock { s in
-                        s.statistics.unhealthy += 1
-                        s.statistics.closed += 1
-                        s.statistics.total -= 1
-                        s.statistics.active -= 1
-                        s.statistics.acquires -= 1
-                        updateGauges(&s)
-                    }
+                    if let (waiter, id) = state.withLock({ $0.machine.unhealthy() }) { openFor(waiter, id) }
                     continue
                 }
                 return idle.lease
             case .open(let id):
                 do { return try await open(id) } catch {
-                    let next = state.withLock { s in freeFailedSlot(&s) }
-                    if let (waiter, id) = next { openFor(waiter, id) }
+                    openFailed()
                     throw error
                 }
             case .wait:
@@ -247,119 +178,48 @@ public final class SessionPool<Factory: SessionFactory>: Sendable {
     /// session goes to the first waiter or back to the idle set.
     public func release(_ lease: Lease, discard: Bool = false) {
         let now = clock.nowNanos()
-        let expired = discard || Self.elapsed(now, since: lease.createdAt) >= options.maxLifetime
-        let next = state.withLock { s -> Next in
-            s.statistics.active -= 1
-            if expired || s.closed {
-                s.statistics.total -= 1
-                s.statistics.closed += 1
-                guard !s.closed, let waiter = s.waiters.popFirst() else {
-                    updateGauges(&s)
-                    return .none
-                }
-                let id = reserveSlot(&s)
-                s.statistics.active += 1
-                s.statistics.acquires += 1
-                updateGauges(&s)
-                return .openFor(waiter, id)
-            }
-            if let waiter = s.waiters.popFirst() {
-                s.statistics.active += 1
-                s.statistics.acquires += 1
-                updateGauges(&s)
-                return .handOff(waiter)
-            }
-            s.idle.append(Idle(lease: lease, since: now))
-            updateGauges(&s)
-            return .idle
+        let next = state.withLock {
+            $0.machine.release(lease, createdAt: lease.createdAt, discard: discard, now: now)
         }
         switch next {
-        case .handOff(let waiter): waiter.continuation.resume(returning: lease)
+        case .handOff(let waiter): waiter.resume(returning: lease)
         case .idle: break
-        case .none, .openFor:
+        case .close, .closeAndOpenFor:
             let factory = factory
             Task {
                 await factory.close(lease.session)
-                if case .openFor(let waiter, let id) = next { self.openFor(waiter, id) }
+                if case .closeAndOpenFor(let waiter, let id) = next { self.openFor(waiter, id) }
             }
         }
     }
 
     /// The pool's counters and gauges.
-    public var statistics: PoolStatistics { state.withLock { $0.statistics } }
+    public var statistics: PoolStatistics { state.withLock { $0.machine.statistics } }
 
     /// Closes every idle session; leased ones are closed as they come back. Waiters fail (57P01).
     public func close() async {
-        let (idle, waiters) = state.withLock { s -> ([Idle], Deque<Waiter>) in
-            s.closed = true
-            defer {
-                s.statistics.total -= s.idle.count
-                s.statistics.closed += UInt64(s.idle.count)
-                s.idle = []
-                s.waiters = []
-                updateGauges(&s)
-            }
-            return (s.idle, s.waiters)
-        }
+        let (idle, waiters) = state.withLock { $0.machine.close() }
         for waiter in waiters {
-            waiter.continuation.resume(throwing: TransactionError(.adminShutdown, "the session pool is closed"))
+            waiter.resume(throwing: TransactionError(.adminShutdown, "the session pool is closed"))
         }
-        for entry in idle { await factory.close(entry.lease.session) }
+        for lease in idle { await factory.close(lease.session) }
     }
 
     // MARK: - Internals
 
-    private func reserveSlot(_ s: inout State) -> Int {
-        s.nextSessionID += 1
-        s.statistics.total += 1
-        s.statistics.created += 1
-        s.statistics.highWater = max(s.statistics.highWater, s.statistics.total)
-        return s.nextSessionID
-    }
-
-    private func updateGauges(_ s: inout State) {
-        s.statistics.idle = s.idle.count
-        s.statistics.waiting = s.waiters.count
-        // Every path that changes a counter ends here: none goes negative, and the sessions open
-        // (idle + active + being opened) stay within the bound.
-        precondition(
-            s.statistics.active >= 0 && s.statistics.total >= 0 && s.statistics.total <= options.maxSize
-                && s.idle.count <= s.statistics.total,
-            "pool counters out of bounds: total \(s.statistics.total), active \(s.statistics.active), "
-                + "idle \(s.idle.count), max \(options.maxSize)")
-    }
-
-    /// Time from `start` to `now` (nanoseconds on the pool's clock) as a `Duration`, never negative.
-    private static func elapsed(_ now: UInt64, since start: UInt64) -> Duration {
-        .nanoseconds(Int64(clamping: now > start ? now - start : 0))
-    }
-
-    /// Gives back the slot of a session that failed to open; if a caller is waiting, reserves
-    /// the slot again for it (to be opened by `openFor`), so no waiter is stranded while the
-    /// pool has room.
-    private func freeFailedSlot(_ s: inout State) -> (Waiter, Int)? {
-        s.statistics.total -= 1
-        s.statistics.active -= 1
-        guard !s.closed, let waiter = s.waiters.popFirst() else {
-            updateGauges(&s)
-            return nil
-        }
-        let id = reserveSlot(&s)
-        s.statistics.active += 1
-        s.statistics.acquires += 1
-        updateGauges(&s)
-        return (waiter, id)
+    /// A session failed to open: frees its slot, or opens one for the waiter the slot passes to.
+    private func openFailed() {
+        if let (waiter, id) = state.withLock({ $0.machine.openFailed() }) { openFor(waiter, id) }
     }
 
     /// Opens session `id` for a waiter already removed from the queue. If the open fails, the
     /// waiter gets the error and the slot passes to the next waiter (each failure consumes one
     /// waiter, so this ends).
-    private func openFor(_ waiter: Waiter, _ id: Int) {
+    private func openFor(_ waiter: UnsafeContinuation<Lease, any Error>, _ id: Int) {
         Task {
-            do { waiter.continuation.resume(returning: try await self.open(id)) } catch {
-                let next = self.state.withLock { s in self.freeFailedSlot(&s) }
-                waiter.continuation.resume(throwing: error)
-                if let (nextWaiter, nextID) = next { self.openFor(nextWaiter, nextID) }
+            do { waiter.resume(returning: try await self.open(id)) } catch {
+                waiter.resume(throwing: error)
+                self.openFailed()
             }
         }
     }
@@ -380,45 +240,34 @@ public final class SessionPool<Factory: SessionFactory>: Sendable {
         let start = clock.nowNanos()
         let lease = try await TimedWait.suspend(
             clock: clock, deadline: start &+ options.acquireTimeout.clampedNanoseconds,
-            decide: { (continuation: UnsafeContinuation<Lease, any Error>) -> TimedWait.Decision<Lease> in
-                state.withLock { s -> TimedWait.Decision<Lease> in
-                    if s.closed {
-                        return .resolved(.failure(TransactionError(.adminShutdown, "the session pool is closed")))
-                    }
-                    if Task.isCancelled {
-                        return .resolved(.failure(TransactionError(.queryCanceled, "session acquire cancelled")))
-                    }
-                    // A session released (or a slot freed) since `acquire` decided to wait went
-                    // to no one: queueing now would wait for a release that may never come.
-                    if !s.idle.isEmpty || s.statistics.total < options.maxSize { return .resolved(.failure(Recheck())) }
-                    s.waiters.append(Waiter(id: id, continuation: continuation))
-                    s.statistics.waits += 1
-                    updateGauges(&s)
-                    return .queued
+            decide: { continuation in
+                let decision = state.withLock { s in
+                    s.machine.queue(id: id, continuation, cancelled: Task.isCancelled)
+                }
+                switch decision {
+                case .queued: return .queued
+                case .closed: return .resolved(.failure(TransactionError(.adminShutdown, "the session pool is closed")))
+                case .cancelled:
+                    return .resolved(.failure(TransactionError(.queryCanceled, "session acquire cancelled")))
+                case .recheck: return .resolved(.failure(Recheck()))
                 }
             },
             expire: { why in self.expireWaiter(id, why) })
-        let waited = max(1, clock.nanosSince(start) / 1000)
-        state.withLock { _ = $0.statistics.waitMicros.record(waited) }
+        let waited = clock.nanosSince(start) / 1000
+        state.withLock { $0.machine.recordWait(micros: waited) }
         return lease
     }
 
     private func expireWaiter(_ id: UInt64, _ why: TimedWait.Expiry) {
-        let waiter: Waiter? = state.withLock { s -> Waiter? in
-            guard let index = s.waiters.firstIndex(where: { $0.id == id }) else { return nil }
-            let waiter = s.waiters.remove(at: index)
-            if why == .timedOut { s.statistics.timeouts += 1 } else { s.statistics.cancellations += 1 }
-            updateGauges(&s)
-            return waiter
-        }
+        let waiter = state.withLock { $0.machine.expire(id: id, why) }
         switch why {
         case .timedOut:
-            waiter?.continuation.resume(
+            waiter?.resume(
                 throwing: TransactionError(
                     .tooManyConnections,
                     "no session became free within \(options.acquireTimeout) (pool of \(options.maxSize))"))
         case .cancelled:
-            waiter?.continuation.resume(throwing: TransactionError(.queryCanceled, "session acquire cancelled"))
+            waiter?.resume(throwing: TransactionError(.queryCanceled, "session acquire cancelled"))
         }
     }
 }
