@@ -3,11 +3,11 @@ import Testing
 
 @testable import Runtime
 
-/// The session pool's pure state machine, driven step by step with explicit times: leases and
-/// waiters are plain numbers, and no task, clock or sleep is involved.
+/// The session pool's pure state machine, driven step by step with explicit times: sessions and
+/// waiters are ids, and no task, clock or sleep is involved.
 @Suite("Pool state machine")
 struct PoolStateMachineTests {
-    typealias Machine = PoolStateMachine<Int, String>
+    typealias Machine = PoolStateMachine
 
     static func machine(
         maxSize: Int, minIdle: Int = 0, maxLifetime: Duration = .seconds(100), idleTimeout: Duration = .seconds(10),
@@ -35,20 +35,12 @@ struct PoolStateMachineTests {
             Issue.record("a full pool makes the caller wait")
             return
         }
-        #expect(pool.queue(id: 1, "first", cancelled: false) == .queued)
-        #expect(pool.queue(id: 2, "second", cancelled: false) == .queued)
+        #expect(pool.queue(waiter: 1, cancelled: false) == .queued)
+        #expect(pool.queue(waiter: 2, cancelled: false) == .queued)
         #expect(pool.statistics.waiting == 2 && pool.statistics.active == 2)
-        guard case .handOff(let waiter) = pool.release(10, createdAt: 0, discard: false, now: 1) else {
-            Issue.record("a release goes to the first waiter")
-            return
-        }
-        #expect(waiter == "first")
-        guard case .handOff(let next) = pool.release(11, createdAt: 0, discard: false, now: 1) else {
-            Issue.record("then to the second")
-            return
-        }
-        #expect(next == "second")
-        #expect(pool.release(10, createdAt: 0, discard: false, now: 2) == .idle)
+        #expect(pool.release(session: 1, createdAt: 0, discard: false, now: 1) == .handOff(waiter: 1))
+        #expect(pool.release(session: 2, createdAt: 0, discard: false, now: 1) == .handOff(waiter: 2))
+        #expect(pool.release(session: 1, createdAt: 0, discard: false, now: 2) == .idle)
         #expect(pool.statistics.active == 1 && pool.statistics.idle == 1 && pool.statistics.total == 2)
         #expect(pool.statistics.acquires == 4 && pool.statistics.waits == 2)
     }
@@ -57,16 +49,18 @@ struct PoolStateMachineTests {
     func queueRefusals() {
         var pool = Self.machine(maxSize: 1)
         _ = pool.acquire(now: 0)
-        _ = pool.release(1, createdAt: 0, discard: false, now: 0)
-        #expect(pool.queue(id: 1, "late", cancelled: false) == .recheck, "a session is idle")
+        _ = pool.release(session: 1, createdAt: 0, discard: false, now: 0)
+        #expect(pool.queue(waiter: 1, cancelled: false) == .recheck, "a session is idle")
         _ = pool.acquire(now: 0)
-        #expect(pool.queue(id: 2, "gone", cancelled: true) == .cancelled)
+        #expect(pool.queue(waiter: 2, cancelled: true) == .cancelled)
         #expect(pool.statistics.waiting == 0)
-        #expect(pool.queue(id: 3, "waits", cancelled: false) == .queued)
+        #expect(pool.queue(waiter: 3, cancelled: false) == .queued)
         let (idle, waiters) = pool.close()
-        #expect(idle.isEmpty && waiters == ["waits"])
-        #expect(pool.queue(id: 4, "after", cancelled: false) == .closed)
-        #expect(pool.release(1, createdAt: 0, discard: false, now: 0) == .close, "closed: sessions close on return")
+        #expect(idle.isEmpty && waiters == [3])
+        #expect(pool.queue(waiter: 4, cancelled: false) == .closed)
+        #expect(
+            pool.release(session: 1, createdAt: 0, discard: false, now: 0) == .close, "closed: sessions close on return"
+        )
         #expect(pool.statistics.total == 0 && pool.statistics.active == 0)
     }
 
@@ -74,17 +68,12 @@ struct PoolStateMachineTests {
     func expiryOpensForWaiter() {
         var pool = Self.machine(maxSize: 1, maxLifetime: .seconds(5))
         _ = pool.acquire(now: 0)
-        #expect(pool.queue(id: 1, "w", cancelled: false) == .queued)
-        guard
-            case .closeAndOpenFor(let waiter, let id) = pool.release(
-                1, createdAt: 0, discard: false, now: 5 * Self.second)
-        else {
-            Issue.record("a session past maxLifetime is replaced for the waiter")
-            return
-        }
-        #expect(waiter == "w" && id == 2)
+        #expect(pool.queue(waiter: 1, cancelled: false) == .queued)
+        #expect(
+            pool.release(session: 1, createdAt: 0, discard: false, now: 5 * Self.second)
+                == .closeAndOpenFor(waiter: 1, id: 2), "a session past maxLifetime is replaced for the waiter")
         #expect(pool.statistics.total == 1 && pool.statistics.closed == 1 && pool.statistics.created == 2)
-        #expect(pool.release(2, createdAt: 5 * Self.second, discard: true, now: 5 * Self.second) == .close)
+        #expect(pool.release(session: 2, createdAt: 5 * Self.second, discard: true, now: 5 * Self.second) == .close)
         #expect(pool.statistics.total == 0 && pool.statistics.active == 0)
     }
 
@@ -92,18 +81,18 @@ struct PoolStateMachineTests {
     func idleExpiry() {
         var pool = Self.machine(maxSize: 3, minIdle: 1, maxLifetime: .seconds(100), idleTimeout: .seconds(10))
         for _ in 0..<3 { _ = pool.acquire(now: 0) }
-        for lease in 1...3 { _ = pool.release(lease, createdAt: 0, discard: false, now: 0) }
+        for session in 1...3 { _ = pool.release(session: session, createdAt: 0, discard: false, now: 0) }
         #expect(pool.statistics.idle == 3)
         let (next, expired) = pool.acquire(now: 10 * Self.second)
         // Newest first: two idle too long are closed while more than minIdle are open; the last is kept.
         #expect(expired == [3, 2])
-        guard case .reuse(let idle, let check) = next else {
+        guard case .reuse(let session, let check) = next else {
             Issue.record("the session kept for minIdle is reused")
             return
         }
-        #expect(idle.lease == 1 && check, "idle 10 s > healthCheckAfterIdle: checked before use")
+        #expect(session == 1 && check, "idle 10 s > healthCheckAfterIdle: checked before use")
         #expect(pool.statistics.total == 1 && pool.statistics.closed == 2)
-        _ = pool.release(1, createdAt: 0, discard: false, now: 100 * Self.second)
+        _ = pool.release(session: 1, createdAt: 0, discard: false, now: 100 * Self.second)
         #expect(pool.statistics.total == 0, "past maxLifetime on release")
     }
 
@@ -111,14 +100,14 @@ struct PoolStateMachineTests {
     func failedSessionsServeWaiters() {
         var pool = Self.machine(maxSize: 1, healthCheckAfterIdle: .zero)
         _ = pool.acquire(now: 0)
-        _ = pool.release(1, createdAt: 0, discard: false, now: 0)
+        _ = pool.release(session: 1, createdAt: 0, discard: false, now: 0)
         guard case .reuse(_, check: true) = pool.acquire(now: 1).next else {
             Issue.record("an idle session is reused with a health check")
             return
         }
-        #expect(pool.queue(id: 1, "w", cancelled: false) == .queued, "the pool is full while the check runs")
+        #expect(pool.queue(waiter: 1, cancelled: false) == .queued, "the pool is full while the check runs")
         let passed = pool.unhealthy()
-        #expect(passed?.waiter == "w" && passed?.id == 2, "the slot goes to the waiter, not to a newcomer")
+        #expect(passed?.waiter == 1 && passed?.id == 2, "the slot goes to the waiter, not to a newcomer")
         #expect(pool.statistics.unhealthy == 1 && pool.statistics.total == 1 && pool.statistics.active == 1)
         let freed = pool.openFailed()
         #expect(freed == nil, "no waiter left: the slot is free")
@@ -130,15 +119,16 @@ struct PoolStateMachineTests {
     func expiry() {
         var pool = Self.machine(maxSize: 1)
         _ = pool.acquire(now: 0)
-        #expect(pool.queue(id: 1, "a", cancelled: false) == .queued)
-        #expect(pool.queue(id: 2, "b", cancelled: false) == .queued)
-        #expect(pool.expire(id: 1, .timedOut) == "a")
-        #expect(pool.expire(id: 1, .timedOut) == nil)
-        guard case .handOff("b") = pool.release(1, createdAt: 0, discard: false, now: 0) else {
-            Issue.record("the remaining waiter gets the session")
-            return
-        }
-        #expect(pool.expire(id: 2, .cancelled) == nil)
+        #expect(pool.queue(waiter: 1, cancelled: false) == .queued)
+        #expect(pool.queue(waiter: 2, cancelled: false) == .queued)
+        let first = pool.expire(waiter: 1, .timedOut)
+        let again = pool.expire(waiter: 1, .timedOut)
+        #expect(first && !again, "an expiry takes a waiter back once")
+        #expect(
+            pool.release(session: 1, createdAt: 0, discard: false, now: 0) == .handOff(waiter: 2),
+            "the remaining waiter gets the session")
+        let afterHandOff = pool.expire(waiter: 2, .cancelled)
+        #expect(!afterHandOff)
         #expect(pool.statistics.timeouts == 1 && pool.statistics.cancellations == 0 && pool.statistics.waiting == 0)
     }
 
@@ -147,9 +137,9 @@ struct PoolStateMachineTests {
         var pool = Self.machine(maxSize: 4, minIdle: 2)
         #expect(pool.prewarmSlot() == 1)
         #expect(pool.statistics.active == 1)
-        _ = pool.release(1, createdAt: 0, discard: false, now: 0)
+        _ = pool.release(session: 1, createdAt: 0, discard: false, now: 0)
         #expect(pool.prewarmSlot() == 2)
-        _ = pool.release(2, createdAt: 0, discard: false, now: 0)
+        _ = pool.release(session: 2, createdAt: 0, discard: false, now: 0)
         #expect(pool.prewarmSlot() == nil)
         #expect(pool.statistics.idle == 2 && pool.statistics.active == 0 && pool.statistics.total == 2)
     }

@@ -7,16 +7,19 @@ import Storage
 /// the shell must do afterwards (open, close or health-check a session, resume a waiter). It
 /// never suspends, opens, closes or resumes anything itself, so tests drive it step by step.
 ///
-/// `Lease` is a leased session and `Waiter` what the shell resumes (a continuation in
-/// `SessionPool`; plain values in tests). Times are nanoseconds on the pool's clock, passed in.
+/// Sessions and waiters are named by ids (the shell keeps the session objects and the
+/// continuations in dictionaries by the same ids): the machine is not generic, so it runs
+/// specialized code even inside the generic `SessionPool` shell. Times are nanoseconds on the
+/// pool's clock, passed in.
 ///
 /// Invariants (checked after every step that changes a counter): no counter is negative; the
 /// sessions open (idle + active + being opened) never exceed `maxSize`; idle sessions are open
 /// ones; a waiter waits only while no session is idle and the pool is full.
-struct PoolStateMachine<Lease, Waiter> {
+struct PoolStateMachine {
     /// An idle session.
     struct Idle {
-        var lease: Lease
+        /// The session's id.
+        var session: Int
         /// When the session was opened.
         var createdAt: UInt64
         /// When it was last released.
@@ -26,7 +29,7 @@ struct PoolStateMachine<Lease, Waiter> {
     /// What an acquire does next.
     enum Acquire {
         /// Hand out this idle session (health-check it first if `check`).
-        case reuse(Idle, check: Bool)
+        case reuse(session: Int, check: Bool)
         /// Open session `id` in a slot reserved for this caller.
         case open(id: Int)
         /// Queue and wait for a release.
@@ -45,20 +48,15 @@ struct PoolStateMachine<Lease, Waiter> {
     }
 
     /// What a release does next.
-    enum Release {
+    enum Release: Equatable {
         /// Give the session to this waiter.
-        case handOff(Waiter)
+        case handOff(waiter: UInt64)
         /// Close the session; then open session `id` for this waiter (it left the queue).
-        case closeAndOpenFor(Waiter, id: Int)
+        case closeAndOpenFor(waiter: UInt64, id: Int)
         /// Close the session.
         case close
         /// The session went back to the idle set.
         case idle
-    }
-
-    private struct Queued {
-        let id: UInt64
-        let waiter: Waiter
     }
 
     let maxSize: Int
@@ -68,7 +66,7 @@ struct PoolStateMachine<Lease, Waiter> {
     let healthCheckAfterIdle: UInt64
 
     private(set) var idle: [Idle] = []
-    private var waiters: Deque<Queued> = []
+    private var waiters: Deque<UInt64> = []
     private var nextSessionID = 0
     private(set) var closed = false
     private(set) var statistics = PoolStatistics()
@@ -92,20 +90,21 @@ struct PoolStateMachine<Lease, Waiter> {
     /// Decides an acquire at `now`: reuse the newest idle session that is neither too old nor
     /// idle too long (those are returned in `expired`, to close), open a new one if below
     /// `maxSize`, or wait.
-    mutating func acquire(now: UInt64) -> (next: Acquire, expired: [Lease]) {
-        var expired: [Lease] = []
+    mutating func acquire(now: UInt64) -> (next: Acquire, expired: [Int]) {
+        var expired: [Int] = []
         defer { checkCounters() }
         while let candidate = idle.popLast() {
             let tooOld = Self.elapsed(now, candidate.createdAt) >= maxLifetime
             let idleTooLong = Self.elapsed(now, candidate.since) >= idleTimeout && statistics.total > minIdle
             if tooOld || idleTooLong {
-                expired.append(candidate.lease)
+                expired.append(candidate.session)
                 statistics.total -= 1
                 statistics.closed += 1
                 continue
             }
             lease()
-            return (.reuse(candidate, check: Self.elapsed(now, candidate.since) >= healthCheckAfterIdle), expired)
+            let check = Self.elapsed(now, candidate.since) >= healthCheckAfterIdle
+            return (.reuse(session: candidate.session, check: check), expired)
         }
         if statistics.total < maxSize {
             let id = reserveSlot()
@@ -118,20 +117,20 @@ struct PoolStateMachine<Lease, Waiter> {
     /// A reused session failed its health check: it is closed and the acquire undone (the caller
     /// acquires again). Its slot passes to the first waiter, if one queued meanwhile, whom the
     /// shell opens a session for.
-    mutating func unhealthy() -> (waiter: Waiter, id: Int)? {
+    mutating func unhealthy() -> (waiter: UInt64, id: Int)? {
         statistics.unhealthy += 1
         statistics.closed += 1
         statistics.acquires -= 1
         return openFailed()
     }
 
-    /// Queues `waiter` under `id`, unless the pool is closed, the task is cancelled, or a
+    /// Queues waiter `id`, unless the pool is closed, the task is cancelled, or a
     /// session became available since `acquire` said wait.
-    mutating func queue(id: UInt64, _ waiter: Waiter, cancelled: Bool) -> Queue {
+    mutating func queue(waiter id: UInt64, cancelled: Bool) -> Queue {
         if closed { return .closed }
         if cancelled { return .cancelled }
         if !idle.isEmpty || statistics.total < maxSize { return .recheck }
-        waiters.append(Queued(id: id, waiter: waiter))
+        waiters.append(id)
         statistics.waits += 1
         checkCounters()
         return .queued
@@ -139,18 +138,18 @@ struct PoolStateMachine<Lease, Waiter> {
 
     /// Takes waiter `id` off the queue if it is still there (a timeout or a cancellation that
     /// lost no race with a hand-off).
-    mutating func expire(id: UInt64, _ why: TimedWait.Expiry) -> Waiter? {
-        guard let index = waiters.firstIndex(where: { $0.id == id }) else { return nil }
-        let removed = waiters.remove(at: index)
+    mutating func expire(waiter id: UInt64, _ why: TimedWait.Expiry) -> Bool {
+        guard let index = waiters.firstIndex(of: id) else { return false }
+        waiters.remove(at: index)
         if why == .timedOut { statistics.timeouts += 1 } else { statistics.cancellations += 1 }
         checkCounters()
-        return removed.waiter
+        return true
     }
 
     /// Decides a release at `now` of a session opened at `createdAt`: a broken (`discard`) or
     /// expired session, or any once the pool is closed, is closed (and a waiter gets a new one);
     /// otherwise it goes to the first waiter or back to the idle set.
-    mutating func release(_ lease: Lease, createdAt: UInt64, discard: Bool, now: UInt64) -> Release {
+    mutating func release(session: Int, createdAt: UInt64, discard: Bool, now: UInt64) -> Release {
         defer { checkCounters() }
         statistics.active -= 1
         if discard || closed || Self.elapsed(now, createdAt) >= maxLifetime {
@@ -159,30 +158,30 @@ struct PoolStateMachine<Lease, Waiter> {
             guard !closed, let next = waiters.popFirst() else { return .close }
             let id = reserveSlot()
             self.lease()
-            return .closeAndOpenFor(next.waiter, id: id)
+            return .closeAndOpenFor(waiter: next, id: id)
         }
         if let next = waiters.popFirst() {
             self.lease()
-            return .handOff(next.waiter)
+            return .handOff(waiter: next)
         }
-        idle.append(Idle(lease: lease, createdAt: createdAt, since: now))
+        idle.append(Idle(session: session, createdAt: createdAt, since: now))
         return .idle
     }
 
     /// A session failed to open: its slot is freed, or passed (reserved again) to the first
     /// waiter, whom the shell opens a session for, so no waiter is stranded while there is room.
-    mutating func openFailed() -> (waiter: Waiter, id: Int)? {
+    mutating func openFailed() -> (waiter: UInt64, id: Int)? {
         defer { checkCounters() }
         statistics.total -= 1
         statistics.active -= 1
         guard !closed, let next = waiters.popFirst() else { return nil }
         let id = reserveSlot()
         lease()
-        return (next.waiter, id)
+        return (next, id)
     }
 
     /// Closes the pool: the idle sessions (to close) and the waiters (to fail with 57P01) leave.
-    mutating func close() -> (idle: [Lease], waiters: [Waiter]) {
+    mutating func close() -> (idle: [Int], waiters: [UInt64]) {
         closed = true
         defer {
             statistics.total -= idle.count
@@ -191,7 +190,7 @@ struct PoolStateMachine<Lease, Waiter> {
             waiters = []
             checkCounters()
         }
-        return (idle.map(\.lease), waiters.map(\.waiter))
+        return (idle.map(\.session), Array(waiters))
     }
 
     /// Records how long a waiter that got a session waited.
@@ -229,5 +228,3 @@ struct PoolStateMachine<Lease, Waiter> {
 
     private static func elapsed(_ now: UInt64, _ start: UInt64) -> UInt64 { now > start ? now - start : 0 }
 }
-
-extension PoolStateMachine.Release: Equatable where Waiter: Equatable {}

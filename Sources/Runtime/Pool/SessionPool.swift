@@ -93,11 +93,24 @@ public final class SessionPool<Factory: SessionFactory>: Sendable {
         let createdAt: UInt64
     }
 
-    private typealias Machine = PoolStateMachine<Lease, UnsafeContinuation<Lease, any Error>>
+    private typealias Waiter = UnsafeContinuation<Lease, any Error>
 
+    /// The machine decides by ids; the shell keeps what the ids stand for.
     private struct State {
-        var machine: Machine
+        var machine: PoolStateMachine
+        /// Idle sessions by id (the machine's idle set).
+        var idle: [Int: Lease] = [:]
+        /// Queued waiters by id (the machine's queue).
+        var waiters: [UInt64: Waiter] = [:]
         var nextWaiterID: UInt64 = 0
+
+        /// The continuation of a waiter the machine took off its queue.
+        mutating func take(_ id: UInt64) -> Waiter {
+            guard let waiter = waiters.removeValue(forKey: id) else {
+                preconditionFailure("waiter \(id) left the machine's queue but the shell does not know it")
+            }
+            return waiter
+        }
     }
 
     private let factory: Factory
@@ -112,7 +125,7 @@ public final class SessionPool<Factory: SessionFactory>: Sendable {
         self.factory = factory
         self.options = options
         self.clock = clock
-        self.state = Mutex(State(machine: Machine(options: options)))
+        self.state = Mutex(State(machine: PoolStateMachine(options: options)))
     }
 
     /// Opens sessions until `minIdle` are open.
@@ -152,16 +165,22 @@ public final class SessionPool<Factory: SessionFactory>: Sendable {
     public func acquire() async throws -> Lease {
         while true {
             let now = clock.nowNanos()
-            let (next, expired) = state.withLock { $0.machine.acquire(now: now) }
+            let (next, reused, expired) = state.withLock { s -> (PoolStateMachine.Acquire, Lease?, [Lease]) in
+                let (next, expiredIDs) = s.machine.acquire(now: now)
+                let expired = expiredIDs.map { s.idle.removeValue(forKey: $0)! }
+                guard case .reuse(let session, _) = next else { return (next, nil, expired) }
+                return (next, s.idle.removeValue(forKey: session)!, expired)
+            }
             for lease in expired { await factory.close(lease.session) }
             switch next {
-            case .reuse(let idle, let check):
-                if check, !(await factory.isHealthy(idle.lease.session)) {
-                    await factory.close(idle.lease.session)
-                    if let (waiter, id) = state.withLock({ $0.machine.unhealthy() }) { openFor(waiter, id) }
+            case .reuse(_, let check):
+                let lease = reused!
+                if check, !(await factory.isHealthy(lease.session)) {
+                    await factory.close(lease.session)
+                    passFreedSlot { $0.unhealthy() }
                     continue
                 }
-                return idle.lease
+                return lease
             case .open(let id):
                 do { return try await open(id) } catch {
                     openFailed()
@@ -178,17 +197,24 @@ public final class SessionPool<Factory: SessionFactory>: Sendable {
     /// session goes to the first waiter or back to the idle set.
     public func release(_ lease: Lease, discard: Bool = false) {
         let now = clock.nowNanos()
-        let next = state.withLock {
-            $0.machine.release(lease, createdAt: lease.createdAt, discard: discard, now: now)
+        let (next, waiter) = state.withLock { s -> (PoolStateMachine.Release, Waiter?) in
+            let next = s.machine.release(session: lease.id, createdAt: lease.createdAt, discard: discard, now: now)
+            switch next {
+            case .handOff(let id), .closeAndOpenFor(let id, _): return (next, s.take(id))
+            case .idle:
+                s.idle[lease.id] = lease
+                return (next, nil)
+            case .close: return (next, nil)
+            }
         }
         switch next {
-        case .handOff(let waiter): waiter.resume(returning: lease)
+        case .handOff: waiter!.resume(returning: lease)
         case .idle: break
         case .close, .closeAndOpenFor:
             let factory = factory
             Task {
                 await factory.close(lease.session)
-                if case .closeAndOpenFor(let waiter, let id) = next { self.openFor(waiter, id) }
+                if case .closeAndOpenFor(_, let id) = next { self.openFor(waiter!, id) }
             }
         }
     }
@@ -198,7 +224,10 @@ public final class SessionPool<Factory: SessionFactory>: Sendable {
 
     /// Closes every idle session; leased ones are closed as they come back. Waiters fail (57P01).
     public func close() async {
-        let (idle, waiters) = state.withLock { $0.machine.close() }
+        let (idle, waiters) = state.withLock { s -> ([Lease], [Waiter]) in
+            let (idleIDs, waiterIDs) = s.machine.close()
+            return (idleIDs.map { s.idle.removeValue(forKey: $0)! }, waiterIDs.map { s.take($0) })
+        }
         for waiter in waiters {
             waiter.resume(throwing: TransactionError(.adminShutdown, "the session pool is closed"))
         }
@@ -209,13 +238,22 @@ public final class SessionPool<Factory: SessionFactory>: Sendable {
 
     /// A session failed to open: frees its slot, or opens one for the waiter the slot passes to.
     private func openFailed() {
-        if let (waiter, id) = state.withLock({ $0.machine.openFailed() }) { openFor(waiter, id) }
+        passFreedSlot { $0.openFailed() }
+    }
+
+    /// Runs a machine step that frees a slot; if the slot passes to a waiter, opens a session for it.
+    private func passFreedSlot(_ step: (inout PoolStateMachine) -> (waiter: UInt64, id: Int)?) {
+        let next = state.withLock { s -> (Waiter, Int)? in
+            guard let (waiter, id) = step(&s.machine) else { return nil }
+            return (s.take(waiter), id)
+        }
+        if let (waiter, id) = next { openFor(waiter, id) }
     }
 
     /// Opens session `id` for a waiter already removed from the queue. If the open fails, the
     /// waiter gets the error and the slot passes to the next waiter (each failure consumes one
     /// waiter, so this ends).
-    private func openFor(_ waiter: UnsafeContinuation<Lease, any Error>, _ id: Int) {
+    private func openFor(_ waiter: Waiter, _ id: Int) {
         Task {
             do { waiter.resume(returning: try await self.open(id)) } catch {
                 waiter.resume(throwing: error)
@@ -242,7 +280,9 @@ public final class SessionPool<Factory: SessionFactory>: Sendable {
             clock: clock, deadline: start &+ options.acquireTimeout.clampedNanoseconds,
             decide: { continuation in
                 let decision = state.withLock { s in
-                    s.machine.queue(id: id, continuation, cancelled: Task.isCancelled)
+                    let decision = s.machine.queue(waiter: id, cancelled: Task.isCancelled)
+                    if decision == .queued { s.waiters[id] = continuation }
+                    return decision
                 }
                 switch decision {
                 case .queued: return .queued
@@ -259,7 +299,7 @@ public final class SessionPool<Factory: SessionFactory>: Sendable {
     }
 
     private func expireWaiter(_ id: UInt64, _ why: TimedWait.Expiry) {
-        let waiter = state.withLock { $0.machine.expire(id: id, why) }
+        let waiter = state.withLock { s in s.machine.expire(waiter: id, why) ? s.take(id) : nil }
         switch why {
         case .timedOut:
             waiter?.resume(
