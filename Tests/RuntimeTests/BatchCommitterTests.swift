@@ -152,11 +152,20 @@ struct BatchCommitterTests {
 
     @Test("a batch that does not fill closes when its window ends")
     func windowCloses() async throws {
-        try await withRuntime(options: patientOptions) { manager in
+        let clock = ManualClock()
+        try await withRuntime(options: patientOptions, clock: clock) { manager in
             try await seedRows(manager, Self.accounts)
             let committer = BatchCommitter<Int>(
                 manager: manager, isolation: .readCommitted, options: .init(maxSize: 16, window: .milliseconds(50)))
-            try await Self.submitTransfers(committer, count: 3)
+            let members = Task { try await Self.submitTransfers(committer, count: 3) }
+            // Each window ends only when the clock says so: advance it whenever one is armed.
+            while committer.statistics.members < 3 {
+                await waitUntil("a window is armed or every member ran") {
+                    clock.sleeperCount > 0 || committer.statistics.members == 3
+                }
+                clock.advance(by: Duration.milliseconds(50).clampedNanoseconds)
+            }
+            try await members.value
             let statistics = committer.statistics
             #expect(statistics.fullBatches == 0 && statistics.windowBatches == statistics.batches)
             #expect(statistics.batches >= 1 && statistics.members == 3)

@@ -44,6 +44,7 @@ struct LockManagerTests {
         let locks = LockManager()
         let wait = LockWait.timeout(.seconds(30))
         for (xid, row) in [(1, 10), (2, 20), (3, 30)] as [(TransactionID, AccountID)] {
+            locks.begin(xid)
             try await locks.acquire(row, for: xid, wait: wait)
         }
         let granted = EventLog<TransactionID>()
@@ -60,25 +61,28 @@ struct LockManagerTests {
         let code = await errorCode { try await locks.acquire(10, for: 3, wait: wait) }
         #expect(code == .deadlockDetected)
         #expect(locks.statistics.deadlocks == 1)
-        locks.releaseAll(3)
+        locks.end(3)
         try await second.value
         #expect(locks.holder(of: 30) == 2)
-        locks.releaseAll(2)
+        locks.end(2)
         try await first.value
         #expect(granted.all == [2, 1])
         #expect(locks.holder(of: 20) == 1 && locks.holder(of: 10) == 1)
-        locks.releaseAll(1)
+        locks.end(1)
         #expect([10, 20, 30].allSatisfy { locks.holder(of: $0) == nil })
     }
 
     @Test("a lock wait beyond lock_timeout fails with 55P03 and leaves the queue")
     func lockTimeout() async throws {
-        try await withRuntime(options: patientOptions) { manager in
+        let clock = ManualClock()
+        try await withRuntime(options: patientOptions, clock: clock) { manager in
             try await seedRows(manager, [1: 100])
             let holder = try manager.begin(.readCommitted)
             _ = try await holder.readForUpdate(1)
             let waiter = try manager.begin(.readCommitted)
-            let code = await errorCode { try await waiter.write(1, Row(balance: 0), wait: .timeout(.milliseconds(50))) }
+            let code = await errorCodeAfterTimeout(clock, .milliseconds(50)) {
+                try await waiter.write(1, Row(balance: 0), wait: .timeout(.milliseconds(50)))
+            }
             #expect(code == .lockNotAvailable)
             #expect(manager.locks.statistics.timeouts == 1)
             #expect(await errorCode { _ = try await waiter.read(1) } == .inFailedTransaction)
@@ -90,12 +94,14 @@ struct LockManagerTests {
 
     @Test("the runtime's lock_timeout applies when no wait is given")
     func defaultLockTimeout() async throws {
-        try await withRuntime(options: RuntimeOptions(lockTimeout: .milliseconds(50))) { manager in
+        let clock = ManualClock()
+        try await withRuntime(options: RuntimeOptions(lockTimeout: .milliseconds(50)), clock: clock) { manager in
             try await seedRows(manager, [1: 100])
             let holder = try manager.begin(.repeatableRead)
             try await holder.write(1, Row(balance: 1))
             let waiter = try manager.begin(.repeatableRead)
-            #expect(await errorCode { _ = try await waiter.readForUpdate(1) } == .lockNotAvailable)
+            let code = await errorCodeAfterTimeout(clock, .milliseconds(50)) { _ = try await waiter.readForUpdate(1) }
+            #expect(code == .lockNotAvailable)
             manager.abort(waiter)
             manager.abort(holder)
             #expect(try await committedBalance(manager, 1) == 100)
@@ -123,6 +129,7 @@ struct LockManagerTests {
     func fifo() async throws {
         let locks = LockManager()
         let wait = LockWait.timeout(.seconds(30))
+        for xid in [TransactionID(100), 7, 3, 5, 999] { locks.begin(xid) }
         try await locks.acquire(1, for: 100, wait: wait)
         let granted = EventLog<TransactionID>()
         var waiters: [Task<Void, any Error>] = []
@@ -135,14 +142,14 @@ struct LockManagerTests {
             await waitUntil("\(xid) queues") { locks.statistics.waits == waiters.count }
         }
         for holder in [TransactionID(100), 7, 3] {
-            locks.releaseAll(holder)
+            locks.end(holder)
             let next = locks.holder(of: 1)
             #expect(next != nil, "the row passes straight to the next waiter")
             // A newcomer finds the row held: it does not barge ahead of the queue.
             #expect(await errorCode { try await locks.acquire(1, for: 999, wait: .noWait) } == .lockNotAvailable)
             await waitUntil("\(next ?? 0) runs") { granted.all.last == next }
         }
-        locks.releaseAll(5)
+        locks.end(5)
         for waiter in waiters { try await waiter.value }
         #expect(granted.all == [7, 3, 5])
         #expect(locks.holder(of: 1) == nil)
@@ -151,12 +158,14 @@ struct LockManagerTests {
     @Test("a cancelled lock wait fails with 57014 and is never granted")
     func cancelledWait() async throws {
         let locks = LockManager()
+        locks.begin(1)
+        locks.begin(2)
         try await locks.acquire(1, for: 1, wait: .noWait)
         let waiter = Task { await errorCode { try await locks.acquire(1, for: 2, wait: .timeout(.seconds(30))) } }
         await waitUntil("2 queues") { locks.statistics.waits == 1 }
         waiter.cancel()
         #expect(await waiter.value == .queryCanceled)
-        locks.releaseAll(1)
+        locks.end(1)
         #expect(locks.holder(of: 1) == nil)
         #expect(locks.statistics.timeouts == 0)
     }
@@ -164,10 +173,11 @@ struct LockManagerTests {
     @Test("a lock is re-entrant for its holder")
     func reentrant() async throws {
         let locks = LockManager()
+        locks.begin(1)
         try await locks.acquire(1, for: 1, wait: .noWait)
         try await locks.acquire(1, for: 1, wait: .noWait)
         #expect(locks.statistics.immediateGrants == 1)
-        locks.releaseAll(1)
+        locks.end(1)
         #expect(locks.holder(of: 1) == nil)
     }
 }

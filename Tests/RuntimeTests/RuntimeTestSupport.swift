@@ -15,13 +15,28 @@ func withTemporaryDirectory<T>(_ body: (String) async throws -> T) async throws 
 /// tests that are about durability ask for it), closed and removed afterwards.
 func withRuntime<T>(
     durability: Durability = .none, options: RuntimeOptions = RuntimeOptions(),
-    _ body: (TransactionManager) async throws -> T
+    clock: any EngineClock = SystemClock.shared, _ body: (TransactionManager) async throws -> T
 ) async throws -> T {
     try await withTemporaryDirectory { directory in
         let storage = try StorageEngine(directory: directory, options: StorageOptions(durability: durability))
         defer { try? storage.close() }
-        return try await body(TransactionManager(storage: storage, options: options))
+        return try await body(TransactionManager(storage: storage, options: options, clock: clock))
     }
+}
+
+/// Runs `body`, which must end in one wait with a timeout on `clock` (a lock wait, a session
+/// acquire), in a task; once its timer is armed, moves `clock` past `timeout` and returns the
+/// SQLSTATE the body failed with. The order comes from the clock, not from real time.
+func errorCodeAfterTimeout(
+    _ clock: ManualClock, _ timeout: Duration, sourceLocation: SourceLocation = #_sourceLocation,
+    _ body: @escaping @Sendable () async throws -> Void
+) async -> TransactionError.Code? {
+    let task = Task { await errorCode(sourceLocation: sourceLocation) { try await body() } }
+    await waitUntil("the wait arms its timer", sourceLocation: sourceLocation) { clock.sleeperCount == 1 }
+    clock.advance(by: timeout.clampedNanoseconds &- 1)
+    #expect(clock.sleeperCount == 1, "the wait does not time out before its deadline", sourceLocation: sourceLocation)
+    clock.advance(by: 1)
+    return await task.value
 }
 
 /// Runtime options whose lock timeout no test reaches by accident on a loaded machine.

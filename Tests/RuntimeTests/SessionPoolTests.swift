@@ -147,10 +147,12 @@ struct SessionPoolTests {
 
     @Test("an acquire that waits beyond acquireTimeout fails with 53300")
     func acquireTimeout() async throws {
+        let clock = ManualClock()
         let pool = SessionPool(
-            factory: CountingFactory(), options: PoolOptions(maxSize: 1, acquireTimeout: .milliseconds(50)))
+            factory: CountingFactory(), options: PoolOptions(maxSize: 1, acquireTimeout: .milliseconds(50)),
+            clock: clock)
         let lease = try await pool.acquire()
-        let code = await errorCode { _ = try await pool.acquire() }
+        let code = await errorCodeAfterTimeout(clock, .milliseconds(50)) { _ = try await pool.acquire() }
         #expect(code == .tooManyConnections)
         #expect(TransactionError.Code.tooManyConnections.rawValue == "53300")
         #expect(pool.statistics.timeouts == 1)
@@ -271,6 +273,7 @@ struct SessionPoolTests {
         try await pool.prewarm()
         #expect(factory.opened == [1, 2])
         #expect(pool.statistics.idle == 2 && pool.statistics.total == 2)
+        #expect(pool.statistics.active == 0, "prewarmed sessions are idle, not leased (nor below zero)")
     }
 
     @Test("a failed open frees its slot for a waiter")

@@ -9,7 +9,9 @@ public protocol Backend: Sendable {
     /// Creates the accounts `0..<count`, each with `initialBalance`, in one transaction per
     /// `batchSize` accounts. Returns the number created.
     func load(accounts count: Int, initialBalance: Int64, progress: @Sendable (Int) -> Void) async throws -> Int
-    /// Executes one transfer (with the runtime's retries) and reports its outcome and trace.
+    /// Executes one transfer (with the runtime's retries) and reports its outcome and trace. A
+    /// request no bank would execute (`from == to`, an unknown account, an amount <= 0) fails
+    /// with SQLSTATE 22023 (`TransferResult.invalidInputSQLState`) before any write.
     func transfer(_ request: TransferRequest) async -> TransferResult
     /// Cumulative counters (fsyncs, WAL bytes, retries, ...): the driver reports differences.
     func counters() -> [String: Double]
@@ -53,9 +55,18 @@ public struct TransferResult: Sendable, Hashable {
         case committed
         /// Refused by the business rule (insufficient funds): not an engine error.
         case rejected
-        /// Failed with this SQLSTATE after the retries the policy allowed.
+        /// Failed with this SQLSTATE after the retries the policy allowed (22023: invalid input,
+        /// refused before any write).
         case failed(sqlState: String)
     }
+
+    /// The SQLSTATE of a refused request (22023, invalid parameter value): a transfer to the same
+    /// account, to an unknown account, or of a non-positive amount. Reports count it as invalid
+    /// input, not as an engine failure.
+    public static let invalidInputSQLState = TransactionError.Code.invalidParameterValue.rawValue
+
+    /// Whether the request was refused as invalid input before any write.
+    public var isInvalidInput: Bool { outcome == .failed(sqlState: Self.invalidInputSQLState) }
 
     /// The outcome.
     public var outcome: Outcome
@@ -86,6 +97,10 @@ public struct TransferResult: Sendable, Hashable {
         self.endToEndNanos = max(endToEnd, l2Nanos &+ l1Nanos &+ l0Nanos)
         self.l1Nanos &+= self.endToEndNanos &- (l2Nanos &+ l1Nanos &+ l0Nanos)
         self.xid = xid
+        // The per-layer identity every report relies on, for every recorded transfer.
+        precondition(
+            l2Nanos <= endToEndNanos && l0Nanos <= endToEndNanos && l2Nanos + l1Nanos + l0Nanos == endToEndNanos,
+            "L2 \(l2Nanos) + L1 \(l1Nanos) + L0 \(l0Nanos) != end-to-end \(endToEndNanos)")
     }
 }
 

@@ -37,12 +37,14 @@ public struct EngineConfiguration: Sendable {
     public var overdraft: Bool
     /// Accounts loaded per load transaction.
     public var loadBatchSize: Int
+    /// The clock of the runtime (lock timeouts, pool waits, batch windows, retry backoff, spans).
+    public var clock: any EngineClock
 
     /// Creates a configuration.
     public init(
         regions: [Region], dataDirectory: String, durability: Durability, isolation: IsolationLevel,
         runtime: RuntimeOptions, pool: PoolOptions, batch: BatchCommitter<Void>.Options?, payloadBytes: Int,
-        overdraft: Bool, loadBatchSize: Int = 1_000
+        overdraft: Bool, loadBatchSize: Int = 1_000, clock: any EngineClock = SystemClock.shared
     ) {
         self.regions = regions
         self.dataDirectory = dataDirectory
@@ -54,6 +56,7 @@ public struct EngineConfiguration: Sendable {
         self.payloadBytes = payloadBytes
         self.overdraft = overdraft
         self.loadBatchSize = loadBatchSize
+        self.clock = clock
     }
 }
 

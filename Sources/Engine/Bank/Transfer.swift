@@ -12,7 +12,40 @@ enum Transfer {
     /// Why a transfer was refused: business outcomes, not engine errors.
     enum Rejection: Error, Sendable {
         case insufficientFunds(account: AccountID, balance: Int64, amount: Int64)
+    }
+
+    /// A request no bank would execute, refused before any write whatever the caller: reported
+    /// as failed with SQLSTATE 22023 (invalid parameter value), which the driver counts as
+    /// invalid input. (A transfer to the same account would read the row twice and write
+    /// `balance + amount` last, creating money.)
+    enum InvalidRequest: Error, Sendable, Hashable, CustomStringConvertible {
+        case sameAccount(AccountID)
+        case nonPositiveAmount(Int64)
+        /// A key in the ledger's range, which no account may use.
+        case notAnAccount(AccountID)
+        /// An account key with no row.
         case noSuchAccount(AccountID)
+
+        /// The SQLSTATE a client sees.
+        static let sqlState = TransferResult.invalidInputSQLState
+
+        var description: String {
+            switch self {
+            case .sameAccount(let account): "a transfer from account \(account) to itself"
+            case .nonPositiveAmount(let amount): "a transfer of a non-positive amount (\(amount))"
+            case .notAnAccount(let key): "key \(key) is a ledger row, not an account"
+            case .noSuchAccount(let account): "account \(account) does not exist"
+            }
+        }
+    }
+
+    /// Checks what can be checked without reading: distinct accounts, a positive amount, and
+    /// keys below the ledger's range.
+    static func validate(_ request: TransferRequest) throws(InvalidRequest) {
+        guard request.from != request.to else { throw .sameAccount(request.from) }
+        guard request.amount > 0 else { throw .nonPositiveAmount(request.amount) }
+        guard request.from < ledgerBase else { throw .notAnAccount(request.from) }
+        guard request.to < ledgerBase else { throw .notAnAccount(request.to) }
     }
 
     static func ledgerKey(_ id: UInt64) -> AccountID { ledgerBase | (id & ~ledgerBase) }
@@ -40,12 +73,13 @@ enum Transfer {
         _ request: TransferRequest, in context: some TransactionContext, overdraft: Bool, payload: [UInt8],
         ledgerPayload: [UInt8]
     ) async throws {
+        try validate(request)
         let (first, second) = request.from < request.to ? (request.from, request.to) : (request.to, request.from)
         guard let firstRow = try await context.readForUpdate(first, wait: nil) else {
-            throw Rejection.noSuchAccount(first)
+            throw InvalidRequest.noSuchAccount(first)
         }
         guard let secondRow = try await context.readForUpdate(second, wait: nil) else {
-            throw Rejection.noSuchAccount(second)
+            throw InvalidRequest.noSuchAccount(second)
         }
         let source = request.from == first ? firstRow : secondRow
         let target = request.from == first ? secondRow : firstRow

@@ -17,6 +17,7 @@ public final class EmbeddedBackend: Backend {
     private let runtime: TransactionManager
     private let pool: SessionPool<EmbeddedSessionFactory>
     private let batcher: BatchCommitter<Void>?
+    private let clock: any EngineClock
 
     /// Assembles the engine; throws `UnsupportedConfiguration` for shapes that need L2.
     public init(configuration: EngineConfiguration) throws {
@@ -35,11 +36,12 @@ public final class EmbeddedBackend: Backend {
         nodeDirectory = configuration.dataDirectory + "/\(region.name)/node-0"
         storage = try StorageEngine(
             directory: nodeDirectory, options: StorageOptions(durability: configuration.durability))
-        let runtime = TransactionManager(storage: storage, options: configuration.runtime)
+        clock = configuration.clock
+        let runtime = TransactionManager(storage: storage, options: configuration.runtime, clock: configuration.clock)
         self.runtime = runtime
         pool = SessionPool(
             factory: EmbeddedSessionFactory(storage: storage, payloadBytes: configuration.payloadBytes),
-            options: configuration.pool)
+            options: configuration.pool, clock: configuration.clock)
         batcher = configuration.batch.map {
             BatchCommitter(manager: runtime, isolation: configuration.isolation, options: $0)
         }
@@ -64,19 +66,23 @@ public final class EmbeddedBackend: Backend {
     }
 
     public func transfer(_ request: TransferRequest) async -> TransferResult {
-        let start = monotonicNow()
+        let start = clock.nowNanos()
+        // Refused before a session is taken; `Transfer.execute` checks again, whatever its caller.
+        do { try Transfer.validate(request) } catch {
+            return result(.failure(error), retried: [], trace: Trace(), start: start, xid: 0)
+        }
         let lease: SessionPool<EmbeddedSessionFactory>.Lease
         do {
             lease = try await pool.acquire()
         } catch {
             let code = (error as? TransactionError)?.sqlState ?? TransactionError.Code.internalError.rawValue
             var trace = Trace()
-            trace.add(.poolWait, monotonicNow() &- start)
+            trace.add(.poolWait, clock.nowNanos() &- start)
             return TransferResult(
-                .failed(sqlState: code), retried: [], trace: trace, endToEnd: monotonicNow() &- start, xid: 0)
+                .failed(sqlState: code), retried: [], trace: trace, endToEnd: clock.nowNanos() &- start, xid: 0)
         }
         var trace = Trace()
-        trace.add(.poolWait, monotonicNow() &- start)
+        trace.add(.poolWait, clock.nowNanos() &- start)
         defer { pool.release(lease) }
         let session = lease.session
         let overdraft = configuration.overdraft
@@ -91,7 +97,7 @@ public final class EmbeddedBackend: Backend {
             }
             trace.add(outcome.trace)
             if !outcome.runAlone {
-                return Self.result(outcome.result, retried: [], trace: trace, start: start, xid: outcome.xid)
+                return result(outcome.result, retried: [], trace: trace, start: start, xid: outcome.xid)
             }
             if case .failure(let error as TransactionError) = outcome.result { retried.append(error.sqlState) }
         }
@@ -105,18 +111,22 @@ public final class EmbeddedBackend: Backend {
         // against the whole call (pool wait and batch included) by `TransferResult`.
         trace.add(execution.trace.withoutExecution())
         retried += execution.retriedErrors
-        return Self.result(execution.result, retried: retried, trace: trace, start: start, xid: execution.xid)
+        return result(execution.result, retried: retried, trace: trace, start: start, xid: execution.xid)
     }
 
-    private static func result(
+    private func result(
         _ result: Result<Void, any Error>, retried: [String], trace: Trace, start: UInt64, xid: TransactionID
     ) -> TransferResult {
-        let endToEnd = monotonicNow() &- start
+        let endToEnd = clock.nowNanos() &- start
         switch result {
         case .success: return TransferResult(.committed, retried: retried, trace: trace, endToEnd: endToEnd, xid: xid)
         case .failure(let error as TransactionError):
             return TransferResult(
                 .failed(sqlState: error.sqlState), retried: retried, trace: trace, endToEnd: endToEnd, xid: 0)
+        case .failure(is Transfer.InvalidRequest):
+            return TransferResult(
+                .failed(sqlState: Transfer.InvalidRequest.sqlState), retried: retried, trace: trace,
+                endToEnd: endToEnd, xid: 0)
         case .failure(is Transfer.Rejection):
             return TransferResult(.rejected, retried: retried, trace: trace, endToEnd: endToEnd, xid: 0)
         case .failure:

@@ -78,6 +78,8 @@ public final class BatchCommitter<Value: Sendable>: Sendable {
 
     private let manager: TransactionManager
     private let isolation: IsolationLevel
+    /// The clock of batch windows and spans (the transaction manager's).
+    private var clock: any EngineClock { manager.clock }
     /// The bounds.
     public let options: Options
     private let state = Mutex(State())
@@ -91,9 +93,10 @@ public final class BatchCommitter<Value: Sendable>: Sendable {
 
     /// Submits a member and waits for its outcome.
     public func submit(_ body: @escaping Body) async -> Outcome {
-        await withUnsafeContinuation { (continuation: UnsafeContinuation<Outcome, Never>) in
+        let submitted = clock.nowNanos()
+        return await withUnsafeContinuation { (continuation: UnsafeContinuation<Outcome, Never>) in
             let action = state.withLock { s -> Action in
-                s.pending.append(Pending(body: body, submitted: monotonicNow(), continuation: continuation))
+                s.pending.append(Pending(body: body, submitted: submitted, continuation: continuation))
                 if s.pending.count >= options.maxSize {
                     s.statistics.fullBatches += 1
                     return .run(takePending(&s))
@@ -109,7 +112,7 @@ public final class BatchCommitter<Value: Sendable>: Sendable {
             case .arm(let generation):
                 let window = options.window
                 Task {
-                    try? await Task.sleep(for: window)
+                    try? await self.clock.sleep(for: window)
                     let members = self.state.withLock { s -> [Pending] in
                         guard s.generation == generation, !s.pending.isEmpty else { return [] }
                         s.statistics.windowBatches += 1
@@ -165,30 +168,30 @@ public final class BatchCommitter<Value: Sendable>: Sendable {
         var results: [(Pending, Result<Value, any Error>, Trace, runAlone: Bool, busy: UInt64)] = []
         var fatal: (any Error)?
         for member in members {
-            let start = monotonicNow()
+            let start = clock.nowNanos()
             let context = BatchMember(transaction: transaction)
             do {
                 let value = try await member.body(context)
                 try await context.apply()
-                results.append((member, .success(value), context.trace, false, monotonicNow() &- start))
+                results.append((member, .success(value), context.trace, false, clock.nowNanos() &- start))
             } catch let error as BatchMember.ApplyFailure {
                 fatal = error.underlying
-                results.append((member, .failure(error.underlying), context.trace, true, monotonicNow() &- start))
+                results.append((member, .failure(error.underlying), context.trace, true, clock.nowNanos() &- start))
                 break
             } catch let error as TransactionError {
-                results.append((member, .failure(error), context.trace, true, monotonicNow() &- start))
+                results.append((member, .failure(error), context.trace, true, clock.nowNanos() &- start))
             } catch {
-                results.append((member, .failure(error), context.trace, false, monotonicNow() &- start))
+                results.append((member, .failure(error), context.trace, false, clock.nowNanos() &- start))
             }
         }
         let remaining = members.dropFirst(results.count)
-        let commitStart = monotonicNow()
+        let commitStart = clock.nowNanos()
         if fatal == nil {
             do { try await manager.commit(transaction) } catch { fatal = error }
         } else {
             manager.abort(transaction)
         }
-        let commitNanos = monotonicNow() &- commitStart
+        let commitNanos = clock.nowNanos() &- commitStart
         let xid = transaction.xid
         state.withLock { s in
             s.statistics.batches += 1
@@ -197,7 +200,7 @@ public final class BatchCommitter<Value: Sendable>: Sendable {
         }
         for (member, result, memberTrace, runAlone, busy) in results {
             var trace = memberTrace
-            let total = monotonicNow() &- member.submitted
+            let total = clock.nowNanos() &- member.submitted
             var outcome = Outcome(
                 result: result, runAlone: runAlone, trace: trace, endToEndNanos: total, batchSize: members.count,
                 xid: xid)
@@ -224,7 +227,7 @@ public final class BatchCommitter<Value: Sendable>: Sendable {
 
     private func alone(_ member: Pending, _ error: any Error, size: Int, xid: TransactionID) -> Outcome {
         state.withLock { $0.statistics.ranAlone += 1 }
-        let total = monotonicNow() &- member.submitted
+        let total = clock.nowNanos() &- member.submitted
         var trace = Trace()
         trace.add(.batchWait, total)
         return Outcome(

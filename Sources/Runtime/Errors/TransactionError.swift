@@ -19,8 +19,14 @@ public struct TransactionError: Error, Sendable, Hashable, CustomStringConvertib
         case tooManyConnections = "53300"
         /// 57014: the caller cancelled the wait.
         case queryCanceled = "57014"
-        /// 25P02: the transaction is not active (already finished, or failed earlier).
+        /// 25P02: a statement failed earlier in this transaction; it can only be rolled back.
         case inFailedTransaction = "25P02"
+        /// 25000: the transaction is no longer active (committed, aborted or prepared), so it
+        /// runs no statement and takes no lock.
+        case invalidTransactionState = "25000"
+        /// 22023: a request no bank would execute (a transfer to the same account, to an
+        /// unknown account, or of a non-positive amount), refused before any write.
+        case invalidParameterValue = "22023"
         /// 58030: an I/O error in storage.
         case ioError = "58030"
         /// XX000: an internal error (an invariant broke; report it).

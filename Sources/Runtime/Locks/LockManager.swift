@@ -1,4 +1,3 @@
-import DequeModule
 import Storage
 import Synchronization
 
@@ -18,204 +17,137 @@ public enum LockWait: Sendable, Hashable {
 /// at once with 40P01: the requester is the one victim, and no other transaction in the cycle
 /// is disturbed. On release, each row passes to the first transaction in its queue (no
 /// barging), and a newcomer queues behind existing waiters.
+///
+/// Only transactions between `begin` and `end` hold or are granted locks: a request by a
+/// finished transaction fails with 25000, and `end` (every path that finishes a transaction:
+/// commit, abort, COMMIT/ROLLBACK PREPARED) fails its own queued request too, so no row is ever
+/// granted to a transaction that can no longer release it. Decisions are made by the pure
+/// `LockTable` under one mutex; waits, timeouts (on the injected clock) and cancellation go
+/// through `TimedWait`.
 public final class LockManager: Sendable {
-    private struct Waiter {
-        let id: UInt64
-        let xid: TransactionID
-        let continuation: UnsafeContinuation<Void, any Error>
-    }
+    private typealias Table = LockTable<UnsafeContinuation<Void, any Error>>
 
     private struct State {
-        var holders: [AccountID: TransactionID] = [:]
-        var queues: [AccountID: Deque<Waiter>] = [:]
-        var held: [TransactionID: [AccountID]] = [:]
-        /// The row each waiting transaction waits for.
-        var waitingFor: [TransactionID: AccountID] = [:]
+        var table = Table()
         var nextWaiterID: UInt64 = 0
-        var statistics = LockStatistics()
     }
 
     private let state = Mutex(State())
+    /// The clock of lock timeouts and wait times.
+    let clock: any EngineClock
 
-    /// Creates an empty lock manager.
-    public init() {}
+    /// Creates an empty lock manager timing waits on `clock`.
+    public init(clock: any EngineClock = SystemClock.shared) {
+        self.clock = clock
+    }
+
+    /// Makes `xid` a transaction that may take locks (the transaction manager calls it at begin).
+    public func begin(_ xid: TransactionID) {
+        state.withLock { $0.table.begin(xid) }
+    }
 
     /// Acquires the write lock on `key` for `xid`, waiting per `wait`. Returns the nanoseconds
-    /// waited. Throws 40P01 if waiting would deadlock, 55P03 on NOWAIT or timeout, 57014 if the
+    /// waited. Throws 25000 if `xid` is not active (never begun, already ended, or ended while
+    /// it waits), 40P01 if waiting would deadlock, 55P03 on NOWAIT or timeout, and 57014 if the
     /// calling task is cancelled while waiting.
     @discardableResult
     public func acquire(_ key: AccountID, for xid: TransactionID, wait: LockWait) async throws(TransactionError)
         -> UInt64
     {
-        let grantedAtOnce = state.withLock { s -> Bool in
-            if s.holders[key] == xid { return true }
-            guard s.holders[key] == nil, s.queues[key]?.isEmpty ?? true else { return false }
-            s.holders[key] = xid
-            s.held[xid, default: []].append(key)
-            s.statistics.immediateGrants += 1
-            return true
+        let canWait = wait != .noWait
+        let (first, id) = state.withLock { s -> (Table.Decision, UInt64) in
+            let decision = s.table.request(key, for: xid, id: 0, waiter: nil, canWait: canWait, cancelled: false)
+            guard case .mustWait = decision else { return (decision, 0) }
+            s.nextWaiterID += 1
+            return (decision, s.nextWaiterID)
         }
-        if grantedAtOnce { return 0 }
-        let start = ContinuousClock.now
+        switch first {
+        case .granted: return 0
+        case .refused(let error): throw error
+        case .queued: preconditionFailure("a request without a waiter is never queued")
+        case .mustWait: break
+        }
+        guard case .timeout(let timeout) = wait else { preconditionFailure("NOWAIT never waits") }
+        let start = clock.nowNanos()
         do {
-            try await waitInQueue(key, xid: xid, wait: wait)
+            try await TimedWait.suspend(
+                clock: clock, deadline: start &+ timeout.clampedNanoseconds,
+                decide: { continuation in
+                    let decision = state.withLock { s in
+                        s.table.request(
+                            key, for: xid, id: id, waiter: continuation, canWait: true, cancelled: Task.isCancelled)
+                    }
+                    switch decision {
+                    case .granted: return .resolved(.success(()))
+                    case .refused(let error): return .resolved(.failure(error))
+                    case .queued: return .queued
+                    case .mustWait: preconditionFailure("a request with a waiter queues or is decided")
+                    }
+                },
+                expire: { why in self.expire(key, id: id, xid: xid, why) })
         } catch let error as TransactionError {
             throw error
         } catch {
             throw TransactionError(.internalError, "lock wait failed: \(error)", xid: xid, key: key)
         }
-        let waited = UInt64(max(0, (ContinuousClock.now - start).nanoseconds))
-        state.withLock { $0.statistics.waitNanos += waited }
+        let waited = clock.nanosSince(start)
+        state.withLock { $0.table.recordWait(nanos: waited) }
         return waited
     }
 
-    /// The slow path: decides (NOWAIT, deadlock, grant) and enqueues under one lock acquisition.
-    private func waitInQueue(_ key: AccountID, xid: TransactionID, wait: LockWait) async throws {
-        let id = state.withLock { s -> UInt64 in
-            s.nextWaiterID += 1
-            return s.nextWaiterID
-        }
-        let timer = TimerBox()
-        defer { timer.cancel() }
-        try await withTaskCancellationHandler {
-            try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
-                enum Decision {
-                    case granted
-                    case queued(Duration)
-                    case fail(TransactionError)
-                }
-                let decision = state.withLock { s -> Decision in
-                    if s.holders[key] == nil, s.queues[key]?.isEmpty ?? true {
-                        s.holders[key] = xid
-                        s.held[xid, default: []].append(key)
-                        s.statistics.immediateGrants += 1
-                        return .granted
-                    }
-                    // Checked under the lock, not before it: a cancellation either is seen here
-                    // or finds the waiter queued (`onCancel` takes the lock too), never neither.
-                    if Task.isCancelled {
-                        return .fail(
-                            TransactionError(.queryCanceled, "lock wait on row \(key) cancelled", xid: xid, key: key))
-                    }
-                    guard case .timeout(let timeout) = wait else {
-                        s.statistics.noWaitFailures += 1
-                        return .fail(
-                            TransactionError(
-                                .lockNotAvailable, "could not obtain lock on row \(key) (NOWAIT)", xid: xid, key: key))
-                    }
-                    if let cycle = wouldDeadlock(xid, waitingFor: key, s) {
-                        s.statistics.deadlocks += 1
-                        return .fail(
-                            TransactionError(
-                                .deadlockDetected,
-                                "deadlock detected: waiting for row \(key) closes the cycle "
-                                    + cycle.map(String.init).joined(separator: " -> "),
-                                xid: xid, key: key))
-                    }
-                    s.statistics.waits += 1
-                    s.queues[key, default: []].append(Waiter(id: id, xid: xid, continuation: continuation))
-                    s.waitingFor[xid] = key
-                    return .queued(timeout)
-                }
-                switch decision {
-                case .granted: continuation.resume()
-                case .fail(let error): continuation.resume(throwing: error)
-                case .queued(let timeout):
-                    timer.set(
-                        Task {
-                            try await Task.sleep(for: timeout)
-                            self.expire(
-                                key, id: id,
-                                error: TransactionError(
-                                    .lockNotAvailable, "canceling statement due to lock timeout on row \(key)",
-                                    xid: xid, key: key))
-                        })
-                }
-            }
-        } onCancel: {
-            self.expire(
-                key, id: id,
-                error: TransactionError(.queryCanceled, "lock wait on row \(key) cancelled", xid: xid, key: key))
-        }
-    }
-
     /// Removes a still-queued waiter and fails it (timeout or cancellation).
-    private func expire(_ key: AccountID, id: UInt64, error: TransactionError) {
-        let waiter = state.withLock { s -> Waiter? in
-            guard var queue = s.queues[key], let index = queue.firstIndex(where: { $0.id == id }) else { return nil }
-            let waiter = queue.remove(at: index)
-            s.queues[key] = queue.isEmpty ? nil : queue
-            s.waitingFor[waiter.xid] = nil
-            if error.code == .lockNotAvailable { s.statistics.timeouts += 1 }
-            return waiter
+    private func expire(_ key: AccountID, id: UInt64, xid: TransactionID, _ why: TimedWait.Expiry) {
+        let waiter = state.withLock { $0.table.expire(key, id: id, why) }
+        guard let waiter else { return }
+        switch why {
+        case .timedOut:
+            waiter.resume(
+                throwing: TransactionError(
+                    .lockNotAvailable, "canceling statement due to lock timeout on row \(key)", xid: xid, key: key))
+        case .cancelled:
+            waiter.resume(
+                throwing: TransactionError(.queryCanceled, "lock wait on row \(key) cancelled", xid: xid, key: key))
         }
-        waiter?.continuation.resume(throwing: error)
     }
 
-    /// Releases every lock `xid` holds, handing each row to the first transaction queued for it.
-    public func releaseAll(_ xid: TransactionID) {
-        let granted = state.withLock { s -> [Waiter] in
-            guard let keys = s.held.removeValue(forKey: xid) else { return [] }
-            var granted: [Waiter] = []
-            for key in keys where s.holders[key] == xid {
-                s.holders[key] = nil
-                guard var queue = s.queues[key], let next = queue.popFirst() else { continue }
-                s.queues[key] = queue.isEmpty ? nil : queue
-                s.holders[key] = next.xid
-                s.held[next.xid, default: []].append(key)
-                s.waitingFor[next.xid] = nil
-                granted.append(next)
-            }
-            return granted
+    /// Ends `xid`: releases every lock it holds, handing each row to the first transaction queued
+    /// for it, and fails its own queued request (25000). It takes no lock afterwards.
+    public func end(_ xid: TransactionID) {
+        let ended = state.withLock { s in
+            let ended = s.table.end(xid)
+            // O(locks held): debug builds check that holders, held rows and queues agree.
+            assert(
+                {
+                    s.table.checkInvariants()
+                    return true
+                }())
+            return ended
         }
-        for waiter in granted { waiter.continuation.resume() }
+        if let (key, waiter) = ended.abandoned {
+            waiter.resume(
+                throwing: TransactionError(
+                    .invalidTransactionState, "transaction \(xid) ended while waiting for the lock on row \(key)",
+                    xid: xid, key: key))
+        }
+        for waiter in ended.granted { waiter.resume() }
     }
 
     /// Registers locks a transaction already holds (a prepared transaction restored by recovery).
     public func adopt(_ keys: [AccountID], for xid: TransactionID) {
-        state.withLock { s in
-            for key in keys where s.holders[key] == nil {
-                s.holders[key] = xid
-                s.held[xid, default: []].append(key)
-            }
-        }
+        state.withLock { $0.table.adopt(keys, for: xid) }
     }
 
     /// The transaction holding `key`, if any.
     public func holder(of key: AccountID) -> TransactionID? {
-        state.withLock { $0.holders[key] }
+        state.withLock { $0.table.holders[key] }
     }
 
     /// Counters: grants, waits, wait time, timeouts, deadlocks.
-    public var statistics: LockStatistics { state.withLock { $0.statistics } }
+    public var statistics: LockStatistics { state.withLock { $0.table.statistics } }
 
-    /// The cycle `xid -> holder -> ... -> xid` that waiting for `key` would close, if any.
-    private func wouldDeadlock(_ xid: TransactionID, waitingFor key: AccountID, _ s: State) -> [TransactionID]? {
-        var path = [xid]
-        var current = s.holders[key]
-        // Bounded by the number of waiting transactions: each step follows one waiting edge.
-        var steps = 0
-        while let holder = current, steps <= s.waitingFor.count {
-            path.append(holder)
-            if holder == xid { return path }
-            guard let next = s.waitingFor[holder] else { return nil }
-            current = s.holders[next]
-            steps += 1
-        }
-        return nil
-    }
-}
-
-/// Holds the timeout task of one lock wait so it can be cancelled once the wait ends.
-private final class TimerBox: Sendable {
-    private let task = Mutex<Task<Void, any Error>?>(nil)
-
-    func set(_ newTask: Task<Void, any Error>) {
-        task.withLock { $0 = newTask }
-    }
-
-    func cancel() {
-        task.withLock { $0?.cancel() }
+    /// Checks that holders, held rows, queues and waits agree (O(locks); for tests).
+    func checkInvariants() {
+        state.withLock { $0.table.checkInvariants() }
     }
 }
 

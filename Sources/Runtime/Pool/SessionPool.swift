@@ -1,5 +1,5 @@
-import DequeModule
 import Histogram
+import Storage
 import Synchronization
 
 /// Creates, checks and closes the sessions a `SessionPool` hands out: an embedded session for
@@ -81,66 +81,61 @@ public struct PoolStatistics: Sendable {
 ///
 /// A released session goes straight to the longest waiter (no barging by newcomers). No lock is
 /// held across an `await`; `withSession` returns the lease on every path (success, error,
-/// cancellation), so no permit leaks.
+/// cancellation), so no permit leaks. Waits go through `TimedWait` (the lock manager's too);
+/// timeouts, lifetimes and idle times are read from the injected clock.
 public final class SessionPool<Factory: SessionFactory>: Sendable {
     /// A leased session.
     public struct Lease: Sendable {
         /// The session.
         public let session: Factory.Session
         let id: Int
-        let createdAt: ContinuousClock.Instant
+        /// When the session was opened, in nanoseconds on the pool's clock.
+        let createdAt: UInt64
     }
 
-    private struct Idle {
-        var lease: Lease
-        var since: ContinuousClock.Instant
-    }
+    private typealias Waiter = UnsafeContinuation<Lease, any Error>
 
-    private struct Waiter {
-        let id: UInt64
-        let continuation: UnsafeContinuation<Lease, any Error>
-    }
-
-    private enum Step {
-        case reuse(Idle)
-        case open(Int)
-        case wait
-    }
-    private enum Next {
-        case handOff(Waiter)
-        case openFor(Waiter, Int)
-        case idle, none
-    }
-
+    /// The machine decides by ids; the shell keeps what the ids stand for.
     private struct State {
-        var idle: [Idle] = []
-        var waiters: Deque<Waiter> = []
-        var nextSessionID = 0
+        var machine: PoolStateMachine
+        /// Idle sessions by id (the machine's idle set).
+        var idle: [Int: Lease] = [:]
+        /// Queued waiters by id (the machine's queue).
+        var waiters: [UInt64: Waiter] = [:]
         var nextWaiterID: UInt64 = 0
-        var closed = false
-        var statistics = PoolStatistics()
+
+        /// The continuation of a waiter the machine took off its queue.
+        mutating func take(_ id: UInt64) -> Waiter {
+            guard let waiter = waiters.removeValue(forKey: id) else {
+                preconditionFailure("waiter \(id) left the machine's queue but the shell does not know it")
+            }
+            return waiter
+        }
     }
 
     private let factory: Factory
     /// The pool's bounds.
     public let options: PoolOptions
-    private let state = Mutex(State())
+    private let clock: any EngineClock
+    private let state: Mutex<State>
 
-    /// Creates an empty pool; call `prewarm` to open `minIdle` sessions.
-    public init(factory: Factory, options: PoolOptions) {
+    /// Creates an empty pool timing waits, lifetimes and idle times on `clock`; call `prewarm`
+    /// to open `minIdle` sessions.
+    public init(factory: Factory, options: PoolOptions, clock: any EngineClock = SystemClock.shared) {
         self.factory = factory
         self.options = options
+        self.clock = clock
+        self.state = Mutex(State(machine: PoolStateMachine(options: options)))
     }
 
     /// Opens sessions until `minIdle` are open.
     public func prewarm() async throws {
-        while true {
-            let id = state.withLock { s -> Int? in
-                guard s.statistics.total < options.minIdle else { return nil }
-                return reserveSlot(&s)
+        while let id = state.withLock({ $0.machine.prewarmSlot() }) {
+            let lease: Lease
+            do { lease = try await open(id) } catch {
+                openFailed()
+                throw error
             }
-            guard let id else { return }
-            let lease = try await open(id)
             release(lease)
         }
     }
@@ -151,9 +146,9 @@ public final class SessionPool<Factory: SessionFactory>: Sendable {
     public func withSession<Value: Sendable>(
         discardOnError: Bool = false, _ body: (Factory.Session) async throws -> Value
     ) async throws -> (value: Value, waitNanos: UInt64) {
-        let start = ContinuousClock.now
+        let start = clock.nowNanos()
         let lease = try await acquire()
-        let waited = UInt64(max(0, (ContinuousClock.now - start).nanoseconds))
+        let waited = clock.nanosSince(start)
         do {
             let value = try await body(lease.session)
             release(lease)
@@ -169,55 +164,26 @@ public final class SessionPool<Factory: SessionFactory>: Sendable {
     /// failing with 57014 if the task is cancelled.
     public func acquire() async throws -> Lease {
         while true {
-            var expired: [Lease] = []
-            let step = state.withLock { s -> Step in
-                let now = ContinuousClock.now
-                while let candidate = s.idle.popLast() {
-                    let tooOld = now - candidate.lease.createdAt >= options.maxLifetime
-                    let idleTooLong =
-                        now - candidate.since >= options.idleTimeout && s.statistics.total > options.minIdle
-                    if tooOld || idleTooLong {
-                        expired.append(candidate.lease)
-                        s.statistics.total -= 1
-                        s.statistics.closed += 1
-                        continue
-                    }
-                    s.statistics.active += 1
-                    s.statistics.acquires += 1
-                    updateGauges(&s)
-                    return .reuse(candidate)
-                }
-                if s.statistics.total < options.maxSize {
-                    let id = reserveSlot(&s)
-                    s.statistics.active += 1
-                    s.statistics.acquires += 1
-                    updateGauges(&s)
-                    return .open(id)
-                }
-                return .wait
+            let now = clock.nowNanos()
+            let (next, reused, expired) = state.withLock { s -> (PoolStateMachine.Acquire, Lease?, [Lease]) in
+                let (next, expiredIDs) = s.machine.acquire(now: now)
+                let expired = expiredIDs.map { s.idle.removeValue(forKey: $0)! }
+                guard case .reuse(let session, _) = next else { return (next, nil, expired) }
+                return (next, s.idle.removeValue(forKey: session)!, expired)
             }
             for lease in expired { await factory.close(lease.session) }
-            switch step {
-            case .reuse(let idle):
-                if ContinuousClock.now - idle.since >= options.healthCheckAfterIdle,
-                    !(await factory.isHealthy(idle.lease.session))
-                {
-                    await factory.close(idle.lease.session)
-                    state.withLock { s in
-                        s.statistics.unhealthy += 1
-                        s.statistics.closed += 1
-                        s.statistics.total -= 1
-                        s.statistics.active -= 1
-                        s.statistics.acquires -= 1
-                        updateGauges(&s)
-                    }
+            switch next {
+            case .reuse(_, let check):
+                let lease = reused!
+                if check, !(await factory.isHealthy(lease.session)) {
+                    await factory.close(lease.session)
+                    passFreedSlot { $0.unhealthy() }
                     continue
                 }
-                return idle.lease
+                return lease
             case .open(let id):
                 do { return try await open(id) } catch {
-                    let next = state.withLock { s in freeFailedSlot(&s) }
-                    if let (waiter, id) = next { openFor(waiter, id) }
+                    openFailed()
                     throw error
                 }
             case .wait:
@@ -230,96 +196,58 @@ public final class SessionPool<Factory: SessionFactory>: Sendable {
     /// closed, is closed, and a waiter, if any, gets a newly opened one instead; otherwise the
     /// session goes to the first waiter or back to the idle set.
     public func release(_ lease: Lease, discard: Bool = false) {
-        let expired = discard || ContinuousClock.now - lease.createdAt >= options.maxLifetime
-        let next = state.withLock { s -> Next in
-            s.statistics.active -= 1
-            if expired || s.closed {
-                s.statistics.total -= 1
-                s.statistics.closed += 1
-                guard !s.closed, let waiter = s.waiters.popFirst() else {
-                    updateGauges(&s)
-                    return .none
-                }
-                let id = reserveSlot(&s)
-                s.statistics.active += 1
-                s.statistics.acquires += 1
-                updateGauges(&s)
-                return .openFor(waiter, id)
+        let now = clock.nowNanos()
+        let (next, waiter) = state.withLock { s -> (PoolStateMachine.Release, Waiter?) in
+            let next = s.machine.release(session: lease.id, createdAt: lease.createdAt, discard: discard, now: now)
+            switch next {
+            case .handOff(let id), .closeAndOpenFor(let id, _): return (next, s.take(id))
+            case .idle:
+                s.idle[lease.id] = lease
+                return (next, nil)
+            case .close: return (next, nil)
             }
-            if let waiter = s.waiters.popFirst() {
-                s.statistics.active += 1
-                s.statistics.acquires += 1
-                updateGauges(&s)
-                return .handOff(waiter)
-            }
-            s.idle.append(Idle(lease: lease, since: .now))
-            updateGauges(&s)
-            return .idle
         }
         switch next {
-        case .handOff(let waiter): waiter.continuation.resume(returning: lease)
+        case .handOff: waiter!.resume(returning: lease)
         case .idle: break
-        case .none, .openFor:
+        case .close, .closeAndOpenFor:
             let factory = factory
             Task {
                 await factory.close(lease.session)
-                if case .openFor(let waiter, let id) = next { self.openFor(waiter, id) }
+                if case .closeAndOpenFor(_, let id) = next { self.openFor(waiter!, id) }
             }
         }
     }
 
     /// The pool's counters and gauges.
-    public var statistics: PoolStatistics { state.withLock { $0.statistics } }
+    public var statistics: PoolStatistics { state.withLock { $0.machine.statistics } }
 
     /// Closes every idle session; leased ones are closed as they come back. Waiters fail (57P01).
     public func close() async {
-        let (idle, waiters) = state.withLock { s -> ([Idle], Deque<Waiter>) in
-            s.closed = true
-            defer {
-                s.statistics.total -= s.idle.count
-                s.statistics.closed += UInt64(s.idle.count)
-                s.idle = []
-                s.waiters = []
-                updateGauges(&s)
-            }
-            return (s.idle, s.waiters)
+        let (idle, waiters) = state.withLock { s -> ([Lease], [Waiter]) in
+            let (idleIDs, waiterIDs) = s.machine.close()
+            return (idleIDs.map { s.idle.removeValue(forKey: $0)! }, waiterIDs.map { s.take($0) })
         }
         for waiter in waiters {
-            waiter.continuation.resume(throwing: TransactionError(.adminShutdown, "the session pool is closed"))
+            waiter.resume(throwing: TransactionError(.adminShutdown, "the session pool is closed"))
         }
-        for entry in idle { await factory.close(entry.lease.session) }
+        for lease in idle { await factory.close(lease.session) }
     }
 
     // MARK: - Internals
 
-    private func reserveSlot(_ s: inout State) -> Int {
-        s.nextSessionID += 1
-        s.statistics.total += 1
-        s.statistics.created += 1
-        s.statistics.highWater = max(s.statistics.highWater, s.statistics.total)
-        return s.nextSessionID
+    /// A session failed to open: frees its slot, or opens one for the waiter the slot passes to.
+    private func openFailed() {
+        passFreedSlot { $0.openFailed() }
     }
 
-    private func updateGauges(_ s: inout State) {
-        s.statistics.idle = s.idle.count
-        s.statistics.waiting = s.waiters.count
-    }
-
-    /// Gives back the slot of a session that failed to open; if a caller is waiting, reserves
-    /// the slot again for it (to be opened by `openFor`), so no waiter is stranded while the
-    /// pool has room.
-    private func freeFailedSlot(_ s: inout State) -> (Waiter, Int)? {
-        s.statistics.total -= 1
-        s.statistics.active -= 1
-        guard !s.closed, let waiter = s.waiters.popFirst() else {
-            updateGauges(&s)
-            return nil
+    /// Runs a machine step that frees a slot; if the slot passes to a waiter, opens a session for it.
+    private func passFreedSlot(_ step: (inout PoolStateMachine) -> (waiter: UInt64, id: Int)?) {
+        let next = state.withLock { s -> (Waiter, Int)? in
+            guard let (waiter, id) = step(&s.machine) else { return nil }
+            return (s.take(waiter), id)
         }
-        let id = reserveSlot(&s)
-        s.statistics.active += 1
-        s.statistics.acquires += 1
-        updateGauges(&s)
-        return (waiter, id)
+        if let (waiter, id) = next { openFor(waiter, id) }
     }
 
     /// Opens session `id` for a waiter already removed from the queue. If the open fails, the
@@ -327,17 +255,16 @@ public final class SessionPool<Factory: SessionFactory>: Sendable {
     /// waiter, so this ends).
     private func openFor(_ waiter: Waiter, _ id: Int) {
         Task {
-            do { waiter.continuation.resume(returning: try await self.open(id)) } catch {
-                let next = self.state.withLock { s in self.freeFailedSlot(&s) }
-                waiter.continuation.resume(throwing: error)
-                if let (nextWaiter, nextID) = next { self.openFor(nextWaiter, nextID) }
+            do { waiter.resume(returning: try await self.open(id)) } catch {
+                waiter.resume(throwing: error)
+                self.openFailed()
             }
         }
     }
 
     private func open(_ id: Int) async throws -> Lease {
         let session = try await factory.makeSession(id: id)
-        return Lease(session: session, id: id, createdAt: .now)
+        return Lease(session: session, id: id, createdAt: clock.nowNanos())
     }
 
     /// Thrown by `waitForRelease` when a session became available before the caller queued.
@@ -348,50 +275,39 @@ public final class SessionPool<Factory: SessionFactory>: Sendable {
             s.nextWaiterID += 1
             return s.nextWaiterID
         }
-        let start = ContinuousClock.now
-        let timeout = options.acquireTimeout
-        let timer = Task {
-            try await Task.sleep(for: timeout)
-            self.expireWaiter(
-                id,
-                TransactionError(
-                    .tooManyConnections, "no session became free within \(timeout) (pool of \(self.options.maxSize))"),
-                timedOut: true)
-        }
-        defer { timer.cancel() }
-        let lease = try await withTaskCancellationHandler {
-            try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Lease, any Error>) in
-                // Cancellation is checked under the lock: a cancellation either is seen here or
-                // finds the waiter queued (`onCancel` takes the lock too), never neither.
-                let refusal = state.withLock { s -> (any Error)? in
-                    if s.closed { return TransactionError(.adminShutdown, "the session pool is closed") }
-                    if Task.isCancelled { return TransactionError(.queryCanceled, "session acquire cancelled") }
-                    // A session released (or a slot freed) since `acquire` decided to wait went
-                    // to no one: queueing now would wait for a release that may never come.
-                    if !s.idle.isEmpty || s.statistics.total < options.maxSize { return Recheck() }
-                    s.waiters.append(Waiter(id: id, continuation: continuation))
-                    s.statistics.waits += 1
-                    updateGauges(&s)
-                    return nil
+        let start = clock.nowNanos()
+        let lease = try await TimedWait.suspend(
+            clock: clock, deadline: start &+ options.acquireTimeout.clampedNanoseconds,
+            decide: { continuation in
+                let decision = state.withLock { s in
+                    let decision = s.machine.queue(waiter: id, cancelled: Task.isCancelled)
+                    if decision == .queued { s.waiters[id] = continuation }
+                    return decision
                 }
-                if let refusal { continuation.resume(throwing: refusal) }
-            }
-        } onCancel: {
-            self.expireWaiter(id, TransactionError(.queryCanceled, "session acquire cancelled"), timedOut: false)
-        }
-        let waited = UInt64(max(1, (ContinuousClock.now - start).nanoseconds / 1000))
-        state.withLock { _ = $0.statistics.waitMicros.record(waited) }
+                switch decision {
+                case .queued: return .queued
+                case .closed: return .resolved(.failure(TransactionError(.adminShutdown, "the session pool is closed")))
+                case .cancelled:
+                    return .resolved(.failure(TransactionError(.queryCanceled, "session acquire cancelled")))
+                case .recheck: return .resolved(.failure(Recheck()))
+                }
+            },
+            expire: { why in self.expireWaiter(id, why) })
+        let waited = clock.nanosSince(start) / 1000
+        state.withLock { $0.machine.recordWait(micros: waited) }
         return lease
     }
 
-    private func expireWaiter(_ id: UInt64, _ error: TransactionError, timedOut: Bool) {
-        let waiter: Waiter? = state.withLock { s -> Waiter? in
-            guard let index = s.waiters.firstIndex(where: { $0.id == id }) else { return nil }
-            let waiter = s.waiters.remove(at: index)
-            if timedOut { s.statistics.timeouts += 1 } else { s.statistics.cancellations += 1 }
-            updateGauges(&s)
-            return waiter
+    private func expireWaiter(_ id: UInt64, _ why: TimedWait.Expiry) {
+        let waiter = state.withLock { s in s.machine.expire(waiter: id, why) ? s.take(id) : nil }
+        switch why {
+        case .timedOut:
+            waiter?.resume(
+                throwing: TransactionError(
+                    .tooManyConnections,
+                    "no session became free within \(options.acquireTimeout) (pool of \(options.maxSize))"))
+        case .cancelled:
+            waiter?.resume(throwing: TransactionError(.queryCanceled, "session acquire cancelled"))
         }
-        waiter?.continuation.resume(throwing: error)
     }
 }

@@ -13,12 +13,42 @@ public final class Transaction: Sendable {
     /// The snapshot of repeatable read and serializable (read committed takes one per read).
     let snapshot: Snapshot
 
+    /// Where a transaction is in its life. The phase only moves forward (`advance` checks it):
+    /// `active` to `committing` to `committed` or `aborted`; `active` to `preparing` to
+    /// `prepared` or `aborted`; `active` to `aborted`. Only an `active` transaction runs
+    /// statements; the rest of its life belongs to the one call that moved it on.
+    enum Phase: Int, Comparable, Sendable {
+        case active
+        case preparing
+        case prepared
+        case committing
+        case committed
+        case aborted
+
+        static func < (lhs: Phase, rhs: Phase) -> Bool { lhs.rawValue < rhs.rawValue }
+
+        /// The moves a transaction can make; each goes forward in the order above.
+        func canMove(to next: Phase) -> Bool {
+            switch (self, next) {
+            case (.active, .preparing), (.active, .committing), (.active, .aborted), (.preparing, .prepared),
+                (.preparing, .aborted), (.committing, .committed), (.committing, .aborted):
+                true
+            default: false
+            }
+        }
+    }
+
     struct State {
         var failed: TransactionError?
         var trace = Trace()
         var wrote = false
-        /// Committed, aborted or prepared: `abort` is then a no-op (it runs once per transaction).
-        var finished = false
+        var phase = Phase.active
+
+        /// Moves the phase on; a move backwards (or sideways) is a bug in the runtime.
+        mutating func advance(to next: Phase) {
+            precondition(next > phase && phase.canMove(to: next), "transaction phase \(phase) cannot move to \(next)")
+            phase = next
+        }
     }
 
     let state = Mutex(State())
@@ -42,7 +72,7 @@ public final class Transaction: Sendable {
     /// Reads; with `poison` false an error does not fail the transaction (a batch member's).
     func read(_ key: AccountID, poison: Bool) async throws(TransactionError) -> Row? {
         try checkUsable()
-        let start = monotonicNow()
+        let start = manager.clock.nowNanos()
         do {
             let view = isolation == .readCommitted ? try manager.storage.snapshot(for: xid) : snapshot
             let row = try manager.storage.read(key, snapshot: view)
@@ -86,7 +116,7 @@ public final class Transaction: Sendable {
         _ key: AccountID, wait: LockWait?, _ modify: (StorageEngine) throws(StorageError) -> Void
     ) async throws(TransactionError) {
         try await lockRow(key, wait: wait)
-        let start = monotonicNow()
+        let start = manager.clock.nowNanos()
         do {
             try modify(manager.storage)
             if isolation == .serializable { try manager.ssi.onWrite(xid, key) }
@@ -105,11 +135,11 @@ public final class Transaction: Sendable {
 
     func lockRow(_ key: AccountID, wait: LockWait?, poison: Bool = true) async throws(TransactionError) {
         try checkUsable()
-        let start = monotonicNow()
+        let start = manager.clock.nowNanos()
         do {
             try await manager.locks.acquire(key, for: xid, wait: wait ?? .timeout(manager.options.lockTimeout))
             addSpan(.lockWait, since: start)
-            let lockStart = monotonicNow()
+            let lockStart = manager.clock.nowNanos()
             try manager.storage.lock(key, for: xid, snapshot: isolation == .readCommitted ? nil : snapshot)
             addSpan(.storageAccess, since: lockStart)
         } catch let error as StorageError {
@@ -123,12 +153,19 @@ public final class Transaction: Sendable {
     }
 
     private func checkUsable() throws(TransactionError) {
-        if let failed = state.withLock({ $0.failed }) {
+        let (phase, failed) = state.withLock { ($0.phase, $0.failed) }
+        guard phase == .active else { throw notActive(phase) }
+        if let failed {
             throw TransactionError(
                 .inFailedTransaction,
                 "current transaction is aborted, commands ignored until end of transaction block (after \(failed.sqlState))",
                 xid: xid)
         }
+    }
+
+    /// 25000 for a statement or an end on a transaction in `phase` (not active).
+    func notActive(_ phase: Phase) -> TransactionError {
+        TransactionError(.invalidTransactionState, "transaction \(xid) is not active (it is \(phase))", xid: xid)
     }
 
     func failIf(_ poison: Bool, _ error: TransactionError) -> TransactionError {
@@ -142,7 +179,7 @@ public final class Transaction: Sendable {
     }
 
     func addSpan(_ kind: SpanKind, since start: UInt64) {
-        let elapsed = monotonicNow() &- start
+        let elapsed = manager.clock.nowNanos() &- start
         state.withLock { $0.trace.add(kind, elapsed) }
     }
 

@@ -11,15 +11,20 @@ public final class TransactionManager: Sendable {
     public let locks: LockManager
     /// The settings.
     public let options: RuntimeOptions
+    /// The clock of lock timeouts, retry backoff and every span.
+    public let clock: any EngineClock
     let ssi = SerializableConflictTracker()
     private let counters = Mutex(RuntimeStatistics())
 
     /// Creates a runtime over `storage`; prepared transactions restored by recovery keep their
-    /// rows locked in the lock manager too.
-    public init(storage: StorageEngine, options: RuntimeOptions = RuntimeOptions()) {
+    /// rows locked in the lock manager too. Lock timeouts, retry backoff and spans run on `clock`.
+    public init(
+        storage: StorageEngine, options: RuntimeOptions = RuntimeOptions(), clock: any EngineClock = SystemClock.shared
+    ) {
         self.storage = storage
         self.options = options
-        self.locks = LockManager()
+        self.clock = clock
+        self.locks = LockManager(clock: clock)
         for (xid, keys) in storage.preparedLocks() { locks.adopt(keys, for: xid) }
     }
 
@@ -33,85 +38,125 @@ public final class TransactionManager: Sendable {
         // snapshot (registering after would miss rw-antidependencies with a transaction that
         // committed between the two steps).
         if isolation == .serializable { ssi.register(id) }
+        locks.begin(id)
         do {
             let snapshot = try storage.snapshot(for: id)
             return Transaction(xid: id, isolation: isolation, manager: self, snapshot: snapshot)
         } catch {
+            locks.end(id)
             ssi.finish(id, committed: false)
             throw TransactionError(error, xid: id)
         }
     }
 
+    /// Moves an active transaction to `phase` (committing or preparing). Returns the error of a
+    /// failed statement instead, leaving the transaction active for the caller to roll back;
+    /// throws 25000 if the transaction is not active (already committed, aborted or prepared,
+    /// or being committed or prepared by another call).
+    private func startEnding(_ transaction: Transaction, _ phase: Transaction.Phase) throws(TransactionError)
+        -> TransactionError?
+    {
+        let (current, failed) = transaction.state.withLock { s -> (Transaction.Phase, TransactionError?) in
+            let seen = (s.phase, s.failed)
+            if s.phase == .active && s.failed == nil { s.advance(to: phase) }
+            return seen
+        }
+        guard current == .active else { throw transaction.notActive(current) }
+        return failed
+    }
+
     /// Commits: SSI's pivot check, then storage's durable commit (the WAL flush is the `walFlush`
-    /// span), then the locks go. A failure aborts the transaction and throws.
+    /// span), then the locks go. A failed transaction is rolled back and its statement's error
+    /// thrown; a failure of the commit aborts the transaction and throws; a transaction that is
+    /// not active is refused with 25000 and left as it is.
     public func commit(_ transaction: Transaction) async throws(TransactionError) {
         let xid = transaction.xid
-        if let failed = transaction.state.withLock({ $0.failed }) {
+        if let failed = try startEnding(transaction, .committing) {
             abort(transaction)
             throw failed
         }
         if transaction.isolation == .serializable {
             do { try ssi.preCommit(xid) } catch {
-                abort(transaction)
+                rollBack(transaction)
                 throw transaction.fail(error)
             }
         }
-        let start = monotonicNow()
+        let start = clock.nowNanos()
         do {
             let receipt = try await storage.commit(xid)
-            let elapsed = monotonicNow() &- start
+            let elapsed = clock.nanosSince(start)
             transaction.addSpan(.walFlush, nanos: min(receipt.waitNanos, elapsed))
             transaction.addSpan(.storageAccess, nanos: elapsed &- min(receipt.waitNanos, elapsed))
         } catch {
-            transaction.state.withLock { $0.finished = true }
-            locks.releaseAll(xid)
+            transaction.state.withLock { $0.advance(to: .aborted) }
+            locks.end(xid)
             ssi.finish(xid, committed: false)
             counters.withLock { $0.aborts += 1 }
             throw transaction.fail(TransactionError(error, xid: xid))
         }
-        transaction.state.withLock { $0.finished = true }
-        locks.releaseAll(xid)
+        transaction.state.withLock { $0.advance(to: .committed) }
+        locks.end(xid)
         ssi.finish(xid, committed: true)
         counters.withLock { $0.commits += 1 }
     }
 
-    /// Aborts (ROLLBACK): versions die, locks go. Safe to call on a failed transaction, and a
-    /// no-op on one already finished (committed, aborted, or prepared: see `abortPrepared`).
+    /// Aborts (ROLLBACK): versions die, locks go, and a lock wait of the transaction still queued
+    /// (from another task) fails. Safe to call on a failed transaction, and a no-op on one that
+    /// is no longer active (committed, aborted, prepared: see `abortPrepared`; or being
+    /// committed or prepared by another call, which decides its end).
     public func abort(_ transaction: Transaction) {
-        let alreadyFinished = transaction.state.withLock { s -> Bool in
-            defer { s.finished = true }
-            return s.finished
+        let wasActive = transaction.state.withLock { s -> Bool in
+            guard s.phase == .active else { return false }
+            s.advance(to: .aborted)
+            return true
         }
-        guard !alreadyFinished else { return }
-        let xid = transaction.xid
+        guard wasActive else { return }
+        finishAbort(transaction.xid)
+    }
+
+    /// Rolls back a transaction this manager moved to `committing` or `preparing` and that
+    /// failed before storage finished it.
+    private func rollBack(_ transaction: Transaction) {
+        transaction.state.withLock { $0.advance(to: .aborted) }
+        finishAbort(transaction.xid)
+    }
+
+    private func finishAbort(_ xid: TransactionID) {
         try? storage.abort(xid)
-        locks.releaseAll(xid)
+        locks.end(xid)
         ssi.finish(xid, committed: false)
         counters.withLock { $0.aborts += 1 }
     }
 
-    /// Prepares for two-phase commit (PREPARE TRANSACTION): durable, keeps its locks.
+    /// Prepares for two-phase commit (PREPARE TRANSACTION): durable, keeps its locks. A
+    /// transaction whose statement failed is refused exactly as `commit` refuses it (rolled back,
+    /// the statement's error thrown), so a partial transfer can never commit through 2PC; one
+    /// that is not active is refused with 25000.
     public func prepare(_ transaction: Transaction) async throws(TransactionError) {
         let xid = transaction.xid
+        if let failed = try startEnding(transaction, .preparing) {
+            abort(transaction)
+            throw failed
+        }
         if transaction.isolation == .serializable {
             do { try ssi.preCommit(xid) } catch {
-                abort(transaction)
+                rollBack(transaction)
                 throw transaction.fail(error)
             }
         }
-        let start = monotonicNow()
+        let start = clock.nowNanos()
         do { try await storage.prepare(xid) } catch {
-            abort(transaction)
+            rollBack(transaction)
             throw transaction.fail(TransactionError(error, xid: xid))
         }
-        transaction.state.withLock { $0.finished = true }
+        transaction.state.withLock { $0.advance(to: .prepared) }
         transaction.addSpan(.walFlush, since: start)
     }
 
     /// Commits a prepared transaction (COMMIT PREPARED), also one restored by recovery.
     public func commitPrepared(_ xid: TransactionID) async throws(TransactionError) {
         do { try await storage.commit(xid) } catch { throw TransactionError(error, xid: xid) }
-        locks.releaseAll(xid)
+        locks.end(xid)
         ssi.finish(xid, committed: true)
         counters.withLock { $0.commits += 1 }
     }
@@ -119,7 +164,7 @@ public final class TransactionManager: Sendable {
     /// Aborts a prepared transaction (ROLLBACK PREPARED), durably.
     public func abortPrepared(_ xid: TransactionID) async throws(TransactionError) {
         do { try await storage.abortPrepared(xid) } catch { throw TransactionError(error, xid: xid) }
-        locks.releaseAll(xid)
+        locks.end(xid)
         ssi.finish(xid, committed: false)
         counters.withLock { $0.aborts += 1 }
     }
@@ -138,7 +183,7 @@ public final class TransactionManager: Sendable {
         _ body: (Transaction) async throws -> Value
     ) async -> Execution<Value> {
         let policy = retry ?? options.retry
-        let started = monotonicNow()
+        let started = clock.nowNanos()
         var trace = Trace()
         var retried: [String] = []
         var attempt = 0
@@ -146,13 +191,13 @@ public final class TransactionManager: Sendable {
         while true {
             attempt += 1
             let outcome: Result<Value, any Error>
-            let beginStart = monotonicNow()
+            let beginStart = clock.nowNanos()
             var transaction: Transaction?
             do {
                 let txn = try begin(isolation, xid: xid?(attempt))
                 transaction = txn
                 lastXid = txn.xid
-                trace.add(.begin, monotonicNow() &- beginStart)
+                trace.add(.begin, clock.nowNanos() &- beginStart)
                 let value = try await body(txn)
                 try await commit(txn)
                 outcome = .success(value)
@@ -165,7 +210,7 @@ public final class TransactionManager: Sendable {
                 return finish(outcome, attempt, retried, &trace, started, lastXid)
             }
             counters.withLock { $0.errorsBySQLState[failure.sqlState, default: 0] += 1 }
-            let elapsed = Duration.nanoseconds(Int64(monotonicNow() &- started))
+            let elapsed = Duration.nanoseconds(Int64(clock.nowNanos() &- started))
             guard failure.code.isRetryable else { return finish(outcome, attempt, retried, &trace, started, lastXid) }
             guard attempt < policy.maxAttempts, elapsed < policy.maxTotal else {
                 counters.withLock { $0.retriesExhausted += 1 }
@@ -173,9 +218,9 @@ public final class TransactionManager: Sendable {
             }
             retried.append(failure.sqlState)
             let backoff = policy.backoff(beforeRetry: attempt, using: &random)
-            let sleepStart = monotonicNow()
-            if backoff > .zero { try? await Task.sleep(for: backoff) }
-            let slept = monotonicNow() &- sleepStart
+            let sleepStart = clock.nowNanos()
+            if backoff > .zero { try? await clock.sleep(for: backoff) }
+            let slept = clock.nowNanos() &- sleepStart
             trace.add(.retryBackoff, slept)
             counters.withLock {
                 $0.retries += 1
@@ -188,7 +233,7 @@ public final class TransactionManager: Sendable {
         _ outcome: Result<Value, any Error>, _ attempts: Int, _ retried: [String], _ trace: inout Trace,
         _ started: UInt64, _ xid: TransactionID
     ) -> Execution<Value> {
-        let endToEnd = monotonicNow() &- started
+        let endToEnd = clock.nowNanos() &- started
         trace.closeExecution(endToEndNanos: endToEnd)
         return Execution(
             result: outcome, attempts: attempts, retriedErrors: retried, trace: trace, endToEndNanos: endToEnd, xid: xid
