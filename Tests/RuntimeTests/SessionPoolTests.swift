@@ -105,7 +105,9 @@ struct SessionPoolTests {
     @Test("never more than maxSize sessions open or in use, and no session leased twice")
     func bounded() async throws {
         let factory = CountingFactory()
-        let pool = SessionPool(factory: factory, options: PoolOptions(maxSize: 4))
+        // A clock that never moves: the acquire timeout cannot fire however long the machine takes to schedule
+        // 64 tasks (a loaded 2-core machine once took over 5 s); this test is about bounds, not time.
+        let pool = SessionPool(factory: factory, options: PoolOptions(maxSize: 4), clock: ManualClock())
         let inUse = LeaseTracker()
         try await withThrowingTaskGroup(of: Void.self) { group in
             for _ in 0..<64 {
@@ -187,7 +189,8 @@ struct SessionPoolTests {
         let seed: UInt64 = 0x5EED_0001
         var random = SplitMix64(seed: seed)
         let factory = CountingFactory()
-        let pool = SessionPool(factory: factory, options: PoolOptions(maxSize: 4, acquireTimeout: .seconds(10)))
+        let pool = SessionPool(
+            factory: factory, options: PoolOptions(maxSize: 4, acquireTimeout: .seconds(10)), clock: ManualClock())
         let unexpected = EventLog<String>()
         let rounds = 625
         let perRound = 16

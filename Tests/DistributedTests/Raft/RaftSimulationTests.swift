@@ -9,7 +9,7 @@ import Testing
 @Suite("Raft simulation")
 struct RaftSimulationTests {
     @Test("random partitions, drops, duplicates, reordering, crashes and compactions never break safety")
-    func randomizedSchedules() throws {
+    func randomizedSchedules() async throws {
         let seeds: [UInt64]
         if let one = environmentValue("RAFT_SIM_SEED").flatMap(UInt64.init) {
             seeds = [one]
@@ -22,6 +22,9 @@ struct RaftSimulationTests {
         // RAFT_SIM_VERBOSE=1 to print each seed as it starts.
         let verbose = environmentValue("RAFT_SIM_VERBOSE") != nil
         for seed in seeds {
+            // Between seeds, hand the thread back: the simulation is CPU-bound for tens of seconds, and the
+            // cooperative pool has one thread per core, so tests running beside it would otherwise starve.
+            await Task.yield()
             if verbose { print("raft simulation: seed \(seed)") }
             var simulation = RaftSimulation(seed: seed, size: seed % 2 == 0 ? 5 : 3)
             do {
