@@ -85,12 +85,37 @@ let package = Package(
         ),
 
         // HARNESS-TARGETS-BEGIN (Workload spec and Reporting; kept in this block)
-        // Workload: YAML specs (strict decoding with file:line:column errors), generator, driver.
+        // WorkloadSpec: YAML specs (strict decoding with file:line:column errors); needs only Yams.
+        .target(
+            name: "WorkloadSpec",
+            dependencies: [
+                .product(name: "Yams", package: "Yams")
+            ]
+        ),
+        // Results: the results model and histograms (no engine module).
+        .target(
+            name: "Results",
+            dependencies: [
+                "WorkloadSpec",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]
+        ),
+        .testTarget(
+            name: "ResultsTests",
+            dependencies: [
+                "Results",
+                "WorkloadSpec",
+                "Storage",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]
+        ),
+        // Workload: key choice, the driver, checks; maps a spec onto the engine.
         .target(
             name: "Workload",
             dependencies: [
                 "Engine",
-                .product(name: "Yams", package: "Yams"),
+                "WorkloadSpec",
+                "Results",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
@@ -98,6 +123,8 @@ let package = Package(
             name: "WorkloadTests",
             dependencies: [
                 "Workload",
+                "WorkloadSpec",
+                "Results",
                 "Storage",
                 "Engine",
                 "Runtime",
@@ -106,11 +133,12 @@ let package = Package(
             ],
             resources: [.copy("Fixtures")]
         ),
-        // Reporting: run.json, results.csv, summary.md with SVG charts, compare and gate.
+        // Reporting: run.json, results.csv, summary.md with SVG charts, compare and gate (no engine module).
         .target(
             name: "Reporting",
             dependencies: [
-                "Workload",
+                "WorkloadSpec",
+                "Results",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
@@ -118,8 +146,9 @@ let package = Package(
             name: "ReportingTests",
             dependencies: [
                 "Reporting",
+                "WorkloadSpec",
+                "Results",
                 "Storage",
-                "Workload",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
@@ -135,6 +164,8 @@ let package = Package(
                 "Storage",
                 "Runtime",
                 "Engine",
+                "WorkloadSpec",
+                "Results",
                 "Workload",
                 "Reporting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

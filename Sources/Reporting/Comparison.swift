@@ -1,4 +1,4 @@
-import Workload
+import Results
 
 /// The differences between two runs of (usually) the same spec: per variant x class the
 /// headline metrics, per variant every engine counter. Variants are matched by name.

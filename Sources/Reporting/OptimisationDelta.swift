@@ -1,5 +1,6 @@
 import Histogram
-import Workload
+import Results
+import WorkloadSpec
 
 /// A claim from DESIGN.md that an optimisation is meant to make true, and how to measure it.
 public struct OptimisationClaim: Sendable, Equatable {

@@ -1,5 +1,5 @@
 import Foundation
-import Workload
+import Results
 
 #if canImport(Glibc)
     import Glibc
@@ -18,15 +18,15 @@ public enum OutputCheck {
     /// - Throws: ``ReportError/cannotWrite(path:reason:)`` naming the path that failed and why
     ///   (the C library's words: "permission denied", "not a directory", "no space left on device").
     public static func check(directory: String, minimumFreeBytes: UInt64 = OutputCheck.minimumFreeBytes) throws {
-        let status = DataDirectory.makeDirectories(directory)
+        let status = FileSystemSupport.makeDirectories(directory)
         guard status == 0 else {
             throw ReportError.cannotWrite(
-                path: failingPrefix(of: directory), reason: DataDirectory.describe(errno: status))
+                path: failingPrefix(of: directory), reason: FileSystemSupport.describe(errno: status))
         }
         let probe = (directory as NSString).appendingPathComponent(".layerbench-probe-\(getpid())")
         let descriptor = open(probe, O_WRONLY | O_CREAT | O_EXCL, 0o644)
         guard descriptor >= 0 else {
-            throw ReportError.cannotWrite(path: directory, reason: DataDirectory.describe(errno: errno))
+            throw ReportError.cannotWrite(path: directory, reason: FileSystemSupport.describe(errno: errno))
         }
         let byte: [UInt8] = [0x0A]
         let written = write(descriptor, byte, 1)
@@ -34,7 +34,7 @@ public enum OutputCheck {
         close(descriptor)
         unlink(probe)
         guard written == 1 else {
-            throw ReportError.cannotWrite(path: directory, reason: DataDirectory.describe(errno: writeError))
+            throw ReportError.cannotWrite(path: directory, reason: FileSystemSupport.describe(errno: writeError))
         }
         var stats = statvfs()
         if statvfs(directory, &stats) == 0 {

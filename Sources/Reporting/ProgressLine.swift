@@ -1,4 +1,5 @@
-import Workload
+import Results
+import WorkloadSpec
 
 /// The live one-line progress report a driver prints once a second.
 public enum ProgressLine {

@@ -1,4 +1,4 @@
-import Workload
+import Results
 
 /// The SVG charts of a run, for callers that want them without a whole run directory.
 public enum ReportCharts {

@@ -1,5 +1,5 @@
 import Foundation
-import Workload
+import Results
 
 /// Writes a run directory: `run.json`, `results.csv`, `summary.md` and the SVG charts it links.
 ///

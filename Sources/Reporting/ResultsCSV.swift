@@ -1,6 +1,7 @@
 import Foundation
 import Histogram
-import Workload
+import Results
+import WorkloadSpec
 
 /// `results.csv`: one row per variant x class x layer, for spreadsheets and plotting scripts.
 ///

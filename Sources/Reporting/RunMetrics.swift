@@ -1,5 +1,6 @@
 import Histogram
-import Workload
+import Results
+import WorkloadSpec
 
 /// The named numbers of a run that `compare` and `gate` work on, keyed by variant, scope and
 /// metric name.

@@ -1,5 +1,5 @@
 import Foundation
-import Workload
+import Results
 
 extension RunResult {
     /// The run as `run.json` bytes: pretty-printed with sorted keys (stable diffs), histograms

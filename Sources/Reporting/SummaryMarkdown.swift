@@ -1,6 +1,7 @@
 import Foundation
 import Histogram
-import Workload
+import Results
+import WorkloadSpec
 
 /// `summary.md`: the human-readable report of a run, GitHub-flavoured markdown.
 public enum SummaryMarkdown {

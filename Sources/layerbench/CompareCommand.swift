@@ -1,7 +1,8 @@
 import ArgumentParser
 import Foundation
 import Reporting
-import Workload
+import Results
+import WorkloadSpec
 
 /// `layerbench compare RUN_A RUN_B`: the headline metrics with a verdict, then the rest.
 struct CompareCommand: ParsableCommand {

@@ -3,7 +3,9 @@ import Dispatch
 import Engine
 import Foundation
 import Reporting
+import Results
 import Workload
+import WorkloadSpec
 
 #if canImport(Glibc)
     import Glibc

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Workload
+import WorkloadSpec
 
 /// `layerbench validate SPEC...`: checks specs without running them (exit 1 after reporting
 /// every bad one).

@@ -1,6 +1,7 @@
 import Foundation
+import Results
 import Testing
-import Workload
+import WorkloadSpec
 
 @testable import Reporting
 

@@ -1,5 +1,5 @@
+import Results
 import Testing
-import Workload
 
 @testable import Reporting
 

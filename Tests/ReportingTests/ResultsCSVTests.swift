@@ -1,6 +1,7 @@
 import Histogram
+import Results
 import Testing
-import Workload
+import WorkloadSpec
 
 @testable import Reporting
 

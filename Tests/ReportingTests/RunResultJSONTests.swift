@@ -1,7 +1,7 @@
 import Foundation
 import Histogram
+import Results
 import Testing
-import Workload
 
 @testable import Reporting
 

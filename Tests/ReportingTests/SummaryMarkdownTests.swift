@@ -1,5 +1,6 @@
+import Results
 import Testing
-import Workload
+import WorkloadSpec
 
 @testable import Reporting
 

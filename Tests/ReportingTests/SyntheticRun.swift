@@ -1,7 +1,8 @@
 import Foundation
 import Histogram
+import Results
 import Storage
-import Workload
+import WorkloadSpec
 
 /// The shared seeded generator (SplitMix64), under this suite's name for it.
 typealias SeededRandom = SplitMix64

@@ -1,9 +1,11 @@
 import Engine
 import Foundation
+import Results
 import Storage
 import Synchronization
 import Testing
 import Workload
+import WorkloadSpec
 
 /// Runs `spec`'s first variant on `clock`, advancing it by `step` whenever all `sleepers` tasks
 /// (the clients and the sampler) sleep on it, until the run finishes or `limit` of clock time

@@ -1,10 +1,12 @@
 import Engine
 import Foundation
 import Histogram
+import Results
 import Runtime
 import Storage
 import Testing
 import Workload
+import WorkloadSpec
 
 /// A backend with a known service time: every transfer takes `delay` (all of it L0) and commits.
 final class DelayBackend: Backend {

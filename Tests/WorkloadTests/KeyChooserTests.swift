@@ -1,5 +1,6 @@
 import Storage
 import Testing
+import WorkloadSpec
 
 @testable import Workload
 

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import Workload
+import WorkloadSpec
 
 @Suite("Workload spec decoding")
 struct SpecDecodingTests {

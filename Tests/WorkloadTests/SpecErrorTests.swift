@@ -1,5 +1,5 @@
 import Testing
-import Workload
+import WorkloadSpec
 
 /// Every kind of bad spec names the file, the line and column of the offending node, its key
 /// path, and a hint.

@@ -1,7 +1,7 @@
 import Foundation
 import Storage
 import Testing
-import Workload
+import WorkloadSpec
 
 /// Mutated specs and random bytes: the decoder never crashes or hangs, and every error it
 /// throws names a position (a line and column), never echoing control bytes.

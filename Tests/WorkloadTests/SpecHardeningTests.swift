@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import Workload
+import WorkloadSpec
 
 /// The spec fixture `name` under Fixtures/.
 func fixturePath(_ name: String) throws -> String {

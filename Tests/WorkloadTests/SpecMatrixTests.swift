@@ -1,6 +1,6 @@
 import PropertyBased
 import Testing
-import Workload
+import WorkloadSpec
 
 @Suite("Spec matrix expansion")
 struct SpecMatrixTests {

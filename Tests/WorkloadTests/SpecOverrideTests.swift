@@ -1,5 +1,5 @@
 import Testing
-import Workload
+import WorkloadSpec
 
 @Suite("Spec overrides (--set key=value)")
 struct SpecOverrideTests {

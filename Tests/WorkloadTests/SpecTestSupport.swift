@@ -1,4 +1,4 @@
-import Workload
+import WorkloadSpec
 
 /// Decodes `yaml` and returns the error it throws, or nil when it decodes.
 func specError(

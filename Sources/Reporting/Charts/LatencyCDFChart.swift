@@ -1,6 +1,7 @@
 import Foundation
 import Histogram
-import Workload
+import Results
+import WorkloadSpec
 
 /// Chart 2: the end-to-end latency distribution of every variant and class, HdrHistogram's
 /// percentile plot: x is the percentile on a "number of nines" scale (0, 90, 99, 99.9 %, ...),

@@ -1,5 +1,6 @@
 import Histogram
-import Workload
+import Results
+import WorkloadSpec
 
 /// Chart 1: mean end-to-end latency of each variant split into its L2, L1 and L0 shares, one
 /// panel per transfer class (classes differ by orders of magnitude, so each has its own scale),

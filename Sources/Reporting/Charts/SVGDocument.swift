@@ -1,5 +1,5 @@
 import Foundation
-import Workload
+import Results
 
 /// A hand-written SVG document: no dependencies, renders in browsers, on GitHub and with
 /// `rsvg-convert`. Coordinates in pixels, origin top left.

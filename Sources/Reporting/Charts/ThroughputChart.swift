@@ -1,4 +1,4 @@
-import Workload
+import Results
 
 /// Chart 3: committed transfers per second over the measured window, one line per variant.
 enum ThroughputChart {

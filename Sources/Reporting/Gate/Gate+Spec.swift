@@ -1,4 +1,4 @@
-import Workload
+import WorkloadSpec
 
 extension Gate {
     /// The gate a spec's `gate:` section describes (the defaults when it lists no metric).

@@ -1,4 +1,4 @@
-import Workload
+import Results
 
 /// Compares a run with a committed baseline run and decides whether it regressed.
 ///

@@ -1,4 +1,5 @@
 import Foundation
+import Results
 
 #if canImport(Glibc)
     import Glibc
@@ -38,8 +39,10 @@ public struct DataDirectory: Sendable {
                 throw DataDirectoryError(path: root, reason: "it exists and is not a directory")
             }
         } else {
-            let status = Self.makeDirectories(root)
-            guard status == 0 else { throw DataDirectoryError(path: root, reason: Self.describe(errno: status)) }
+            let status = FileSystemSupport.makeDirectories(root)
+            guard status == 0 else {
+                throw DataDirectoryError(path: root, reason: FileSystemSupport.describe(errno: status))
+            }
             createdRoot = true
         }
         let path = (root as NSString).appendingPathComponent(prefix + runID)
@@ -52,7 +55,7 @@ public struct DataDirectory: Sendable {
                     path: path,
                     reason: code == EEXIST
                         ? "it already exists, is not empty and was not created by this run; refusing to use it"
-                        : Self.describe(errno: code))
+                        : FileSystemSupport.describe(errno: code))
             }
         }
         let marker = (path as NSString).appendingPathComponent(markerName)
@@ -104,30 +107,6 @@ public struct DataDirectory: Sendable {
     /// Whether a process with this id exists (a pid we may not signal still exists).
     static func isAlive(_ pid: Int32) -> Bool {
         kill(pid, 0) == 0 || errno == EPERM
-    }
-
-    /// `mkdir -p`; returns 0 or the errno of the step that failed.
-    public static func makeDirectories(_ path: String) -> Int32 {
-        var current = path.hasPrefix("/") ? "/" : ""
-        for component in path.split(separator: "/") {
-            current += (current.isEmpty || current.hasSuffix("/") ? "" : "/") + component
-            if mkdir(current, 0o755) != 0 {
-                let code = errno
-                var isDirectory: ObjCBool = false
-                if code == EEXIST, FileManager.default.fileExists(atPath: current, isDirectory: &isDirectory),
-                    isDirectory.boolValue
-                {
-                    continue
-                }
-                return code == EEXIST ? ENOTDIR : code
-            }
-        }
-        return 0
-    }
-
-    /// The C library's text for an errno value, lowercased as in the rest of a diagnostic.
-    public static func describe(errno code: Int32) -> String {
-        String(cString: strerror(code)).lowercased()
     }
 }
 

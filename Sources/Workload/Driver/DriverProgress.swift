@@ -1,3 +1,5 @@
+import Results
+
 /// What the driver reports once a second, for the live progress line (formatted above this
 /// module, in Reporting and the CLI).
 public struct DriverProgress: Sendable {

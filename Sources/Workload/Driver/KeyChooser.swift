@@ -1,6 +1,7 @@
 import Engine
 import Foundation
 import Storage
+import WorkloadSpec
 
 /// Picks account ids by the spec's distribution: uniform, zipfian (YCSB's generator, Gray et
 /// al. "Quickly generating billion-record synthetic databases"), or a hot set.

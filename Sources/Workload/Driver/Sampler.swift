@@ -1,7 +1,9 @@
 import Engine
+import Results
 import Runtime
 import Storage
 import Synchronization
+import WorkloadSpec
 
 /// Once a second: takes the clients' interval samples and the engine's gauges, appends a
 /// time-series point and reports progress; at the end of warm-up, snapshots the backend's counters.

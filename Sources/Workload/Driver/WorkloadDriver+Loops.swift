@@ -1,8 +1,10 @@
 import Engine
 import Foundation
+import Results
 import Runtime
 import Storage
 import Synchronization
+import WorkloadSpec
 
 /// The two ways of offering load.
 extension WorkloadDriver {

@@ -1,9 +1,11 @@
 import Engine
 import Foundation
 import Histogram
+import Results
 import Runtime
 import Storage
 import Synchronization
+import WorkloadSpec
 
 /// Runs a spec's variants against a backend: loads accounts, runs warm-up then the measured
 /// phase (closed or open loop), records per-layer latency, samples a time series each second,

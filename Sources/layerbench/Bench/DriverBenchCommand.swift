@@ -1,7 +1,9 @@
 import ArgumentParser
 import Engine
 import Foundation
+import Results
 import Workload
+import WorkloadSpec
 
 /// `layerbench bench driver`: the closed-loop driver with per-layer recording against a backend
 /// that does nothing, to show the harness sustains far more than any engine it measures.

@@ -1,4 +1,5 @@
 import Histogram
+import WorkloadSpec
 
 /// One second (one reporting interval) of a variant's measured window.
 public struct TimeSeriesPoint: Codable, Sendable, Equatable {

@@ -1,4 +1,5 @@
 import Histogram
+import WorkloadSpec
 
 /// Everything measured for one variant of a spec (one point of its optimisation matrix).
 public struct VariantResult: Sendable, Equatable {

@@ -1,4 +1,5 @@
 import Histogram
+import WorkloadSpec
 
 /// The measured figures of one transfer class in one variant: counts and latency histograms.
 ///

@@ -1,4 +1,5 @@
 import Histogram
+import WorkloadSpec
 
 /// Why the results of several driver processes cannot be merged into one run.
 public enum RunMergeError: Error, Equatable, CustomStringConvertible {

@@ -2,8 +2,9 @@ import Foundation
 import Histogram
 import Storage
 import Testing
+import WorkloadSpec
 
-@testable import Workload
+@testable import Results
 
 /// The shared seeded generator (SplitMix64), under this suite's name for it.
 typealias ResultsSeededRandom = SplitMix64

@@ -1,4 +1,5 @@
 import Histogram
+import WorkloadSpec
 
 /// What the clients did during one reporting interval (normally one second): per transfer class,
 /// the end-to-end latency of successes and the counts.

@@ -2,8 +2,9 @@ import Foundation
 import Histogram
 import Storage
 import Testing
+import WorkloadSpec
 
-@testable import Workload
+@testable import Results
 
 /// A shard of a synthetic run: two variants, seeded data, fixed durations.
 func resultsShard(_ shard: String, seed: UInt64, spec: String = "name: demo\n") -> RunResult {

@@ -1,5 +1,6 @@
 import Histogram
 import Synchronization
+import WorkloadSpec
 
 /// Records the outcome and per-layer latency of every transfer one client issues.
 ///

@@ -1,3 +1,5 @@
+import WorkloadSpec
+
 extension TransferClass {
     /// Dense index of the class, for fixed arrays on the recording hot path (no dictionaries).
     var slot: Int {
