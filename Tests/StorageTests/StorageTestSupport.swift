@@ -51,7 +51,7 @@ extension StorageEngine {
 
     /// Every version of every row, straight from the heap (for vacuum and recovery checks).
     var heapVersions: [AccountID: [TupleVersion]] {
-        state.withLock { $0.heap }
+        state.withLock { s in Dictionary(uniqueKeysWithValues: s.heap.rows.map { ($0.key, $0.value.versions) }) }
     }
 }
 
