@@ -112,4 +112,28 @@ struct BoundedMemoryTests {
             try engine.close()
         }
     }
+
+    @Test("a long transaction holding the horizon back does not make background vacuum run back to back")
+    func heldHorizonBoundsVacuums() async throws {
+        try await withTemporaryDirectory { directory in
+            let options = StorageOptions(durability: .none, checkpointWALBytes: 0, vacuumCommitLogEntries: 50)
+            let engine = try StorageEngine(directory: directory, options: options)
+            let reader = try engine.begin()
+            let snapshot = try engine.snapshot(for: reader)
+            for index in 0..<400 as Range<AccountID> {
+                try await engine.commitWrites([index: 1])
+                engine.waitForMaintenance()
+            }
+            // Nothing below the reader can be truncated; a vacuum is due every 50 entries past
+            // what the last one left, not after every commit.
+            let statistics = engine.statistics()
+            #expect(statistics.vacuums <= 400 / 50, "\(statistics.vacuums) vacuums")
+            #expect(statistics.vacuums >= 1)
+            #expect(try engine.read(0, snapshot: snapshot) == nil)
+            try await engine.commit(reader)
+            engine.vacuum(freeze: true)
+            #expect(engine.statistics().commitLogEntries == 0)
+            try engine.close()
+        }
+    }
 }

@@ -61,6 +61,7 @@ extension StorageEngine {
                 s.statistics.versionsVacuumed += UInt64(removed)
                 s.statistics.versionsFrozen += UInt64(frozen)
                 s.statistics.vacuums += 1
+                s.commitLogAfterVacuum = s.commitLog.count
                 return VacuumReport(
                     horizon: horizon, versionsRemoved: removed, commitLogEntriesRemoved: dropped,
                     versionsFrozen: frozen)
@@ -109,7 +110,9 @@ extension StorageEngine {
             s.checkpointRequested = true
             wake = true
         }
-        if options.vacuumCommitLogEntries > 0, !s.vacuumRequested, s.commitLog.count > options.vacuumCommitLogEntries {
+        if options.vacuumCommitLogEntries > 0, !s.vacuumRequested,
+            s.commitLog.count > s.commitLogAfterVacuum + options.vacuumCommitLogEntries
+        {
             s.vacuumRequested = true
             wake = true
         }

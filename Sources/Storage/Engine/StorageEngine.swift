@@ -41,6 +41,10 @@ public final class StorageEngine: Sendable {
         /// Work asked of the maintenance thread.
         var checkpointRequested = false
         var vacuumRequested = false
+        /// Commit-log entries the last vacuum could not remove (a long transaction holds the
+        /// horizon back): the next vacuum is due `vacuumCommitLogEntries` past them, so a held
+        /// horizon does not make vacuum run back to back.
+        var commitLogAfterVacuum = 0
         /// Callers of `waitForMaintenance`, released once the requested work is done.
         var maintenanceFences: [BlockingWait] = []
     }

@@ -39,9 +39,14 @@ struct Heap: Sendable {
     var versionCount: Int { shards.reduce(0) { total, shard in shard.values.reduce(total) { $0 + $1.versions.count } } }
 
     /// Makes room for `rows` more rows (a bulk load), so no shard rehashes while they arrive.
+    /// Growth is geometric (at least doubling), so that many calls for small batches stay linear.
     mutating func reserveCapacity(adding rows: Int) {
         let perShard = rows / Heap.shardCount + rows / (Heap.shardCount * 8) + 16
-        for index in shards.indices { shards[index].reserveCapacity(shards[index].count + perShard) }
+        for index in shards.indices {
+            let needed = shards[index].count + perShard
+            let capacity = shards[index].capacity
+            if needed > capacity { shards[index].reserveCapacity(max(needed, capacity * 2)) }
+        }
     }
 
     /// Every row, in no particular order.
