@@ -18,6 +18,8 @@ import Synchronization
 /// `open` or `rename` fails only this checkpoint, and the next one tries again.
 extension StorageEngine {
     static let checkpointMagic: [UInt8] = Array("LBCKPT02".utf8)
+    /// Bound on the checkpoint bytes written between two syncs of the file.
+    static let checkpointFlushBytes = 256 << 10
 
     /// Writes a checkpoint and truncates the WAL before it (waits for one already running).
     public func checkpoint() throws(StorageError) {
@@ -49,6 +51,7 @@ extension StorageEngine {
         }
         var chunk: [UInt8] = []
         chunk.reserveCapacity(1 << 16)
+        var unsynced = 0
         for shard in 0..<Heap.shardCount {
             chunk.removeAll(keepingCapacity: true)
             try state.withLock { s throws(StorageError) in
@@ -58,6 +61,14 @@ extension StorageEngine {
             crc = chunk.withUnsafeBytes { CRC32C.checksum($0, continuing: crc) }
             try poisoning { () throws(StorageError) in
                 try withBytes(chunk) { raw throws(StorageError) in try fileSystem.write(fd, raw, path: temporary) }
+            }
+            // Spread the write-back (PostgreSQL's checkpoint_flush_after): a sync every
+            // `checkpointFlushBytes` keeps the dirty data small, so a committer's WAL fsync never
+            // queues behind the whole image.
+            unsynced += chunk.count
+            if unsynced >= StorageEngine.checkpointFlushBytes, options.durability == .fsync {
+                try poisoning { () throws(StorageError) in try fileSystem.dataSync(fd, path: temporary) }
+                unsynced = 0
             }
         }
         // Every record the image reflects is durable before the image is (and the segment

@@ -46,6 +46,9 @@ struct StorageBenchCommand: AsyncParsableCommand {
     @Option(help: "Transfers (each with a ledger row) for --mode memory.")
     var transfers: Int = 200_000
 
+    @Option(help: "MiB of WAL between automatic checkpoints for --mode checkpoint-stall.")
+    var checkpointMebibytes: UInt64 = 8
+
     func validate() throws {
         guard Durability(rawValue: durability) != nil else {
             throw ValidationError("--durability must be fsync or none, not '\(durability)'")
@@ -76,7 +79,7 @@ struct StorageBenchCommand: AsyncParsableCommand {
             try await StorageBenchmark.checkpointStall(
                 directory: root, committers: counts[0], seconds: seconds, accounts: accounts,
                 durability: durabilityMode,
-                seed: seed)
+                seed: seed, checkpointWALBytes: checkpointMebibytes << 20)
             return
         case "load":
             try await StorageBenchmark.load(directory: root, accounts: accounts, durability: durabilityMode)

@@ -1,41 +1,35 @@
 import Foundation
 import Storage
-import Synchronization
 
 /// The storage benchmark's other modes: checkpoint stalls, bulk load and memory per row.
 extension StorageBenchmark {
-    /// The same transfer run twice on one loaded engine: without checkpoints, then with
-    /// checkpoints running back to back on their own thread; prints p99.9 and max of each.
+    /// The same transfer run on two engines loaded alike: without checkpoints, then with
+    /// automatic checkpoints every `checkpointWALBytes` of WAL (run by the maintenance thread
+    /// while the committers go on); prints p99.9 and the worst latency of each.
     static func checkpointStall(
-        directory: String, committers: Int, seconds: Double, accounts: Int, durability: Durability, seed: UInt64
+        directory: String, committers: Int, seconds: Double, accounts: Int, durability: Durability, seed: UInt64,
+        checkpointWALBytes: UInt64
     ) async throws {
-        let options = StorageOptions(durability: durability, checkpointWALBytes: 0)
-        let engine = try StorageEngine(directory: directory + "/stall", options: options)
         let payload = [UInt8](repeating: 7, count: 32)
         let clock = SystemClock.shared
-        let loadStart = clock.nowNanos()
-        try await engine.bulkLoad(keys: 0..<UInt64(accounts), row: Row(balance: 1_000, payload: payload))
-        print("loaded \(accounts) accounts in \(String(format: "%.2f", Double(clock.nanosSince(loadStart)) / 1e9)) s")
-        let quiet = try await drive(
-            engine, committers: committers, seconds: seconds, accounts: accounts, payload: payload, seed: seed)
-        let stop = StopFlag()
-        let checkpointer = Thread {
-            while !stop.value.load(ordering: .relaxed) {
-                let started = clock.nowNanos()
-                do { try engine.checkpoint() } catch { return }
-                print("  checkpoint took \(String(format: "%.2f", Double(clock.nanosSince(started)) / 1e9)) s")
-            }
+        var results: [(String, StorageBenchmarkResult, UInt64)] = []
+        for (name, walBytes) in [("no checkpoint", 0 as UInt64), ("checkpoints", checkpointWALBytes)] {
+            let options = StorageOptions(durability: durability, checkpointWALBytes: walBytes)
+            let engine = try StorageEngine(directory: directory + "/\(walBytes)", options: options)
+            let loadStart = clock.nowNanos()
+            try await engine.bulkLoad(keys: 0..<UInt64(accounts), row: Row(balance: 1_000, payload: payload))
+            let loadSeconds = Double(clock.nanosSince(loadStart)) / 1e9
+            print("\(name): loaded \(accounts) accounts in \(String(format: "%.2f", loadSeconds)) s")
+            let result = try await drive(
+                engine, committers: committers, seconds: seconds, accounts: accounts, payload: payload, seed: seed)
+            results.append((name, result, engine.statistics().checkpoints))
+            try engine.close()
         }
-        checkpointer.start()
-        let busy = try await drive(
-            engine, committers: committers, seconds: seconds, accounts: accounts, payload: payload, seed: seed &+ 1)
-        stop.value.store(true, ordering: .relaxed)
-        let checkpoints = engine.statistics().checkpoints
-        try engine.checkpoint()
-        try engine.close()
-        print("accounts \(accounts), \(committers) committers, \(seconds) s each, durability \(durability.rawValue)")
-        print("run              |    TPS | p50 ms | p99 ms | p99.9 ms | max ms | max / p99.9")
-        for (name, result) in [("no checkpoint", quiet), ("checkpoints", busy)] {
+        print(
+            "accounts \(accounts), \(committers) committers, \(seconds) s each, durability \(durability.rawValue), "
+                + "checkpoint every \(checkpointWALBytes >> 20) MiB of WAL")
+        print("run              |    TPS | p50 ms | p99 ms | p99.9 ms | max ms | max / p99.9 | checkpoints")
+        for (name, result, checkpoints) in results {
             print(
                 [
                     name.padding(toLength: 16, withPad: " ", startingAt: 0), String(Int(result.tps)).padded(6),
@@ -44,9 +38,9 @@ extension StorageBenchmark {
                     String(format: "%.3f", result.p999Millis).padded(8),
                     String(format: "%.2f", result.maxMillis).padded(6),
                     String(format: "%.1fx", result.maxMillis / max(result.p999Millis, 0.001)).padded(11),
+                    String(checkpoints).padded(11),
                 ].joined(separator: " | "))
         }
-        print("checkpoints completed during the second run: \(checkpoints)")
     }
 
     /// Times the bulk load of `accounts` rows and a reopen (recovery) of them.
@@ -142,9 +136,4 @@ extension StorageBenchmark {
                 + "\(statistics.versionsFrozen) versions frozen, \(statistics.vacuums) vacuums")
         try engine.close()
     }
-}
-
-/// A flag another thread polls.
-private final class StopFlag: Sendable {
-    let value = Atomic(false)
 }
