@@ -31,6 +31,7 @@ extension StorageEngine {
                         s.heap[key] = VersionChain(versions: [TupleVersion(xmin: xid, xmax: 0, row: row)], lsn: lsn)
                     }
                     s.statistics.versionsWritten += end - next
+                    s.versionCount += Int(end - next)
                 }
                 next = end
             }

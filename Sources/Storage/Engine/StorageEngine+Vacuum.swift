@@ -43,6 +43,7 @@ extension StorageEngine {
                             referenced: &referenced)
                         removed += gone
                         frozen += iced
+                        s.versionCount -= gone
                         if rows.values[index].versions.isEmpty { emptied.append(rows.keys[index]) }
                     }
                     for key in emptied { rows[key] = nil }

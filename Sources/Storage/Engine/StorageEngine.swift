@@ -30,6 +30,8 @@ public final class StorageEngine: Sendable {
 
     struct State: Sendable {
         var heap = Heap()
+        /// Versions in the heap, live and dead (kept as they come and go: reading it is O(1)).
+        var versionCount = 0
         var commitLog = CommitLog()
         var active: [TransactionID: ActiveTransaction] = [:]
         var rowLocks: [AccountID: TransactionID] = [:]
@@ -73,6 +75,7 @@ public final class StorageEngine: Sendable {
         var (recovered, report, scan) = try StorageEngine.recover(
             directory: directory, fileSystem: options.fileSystem)
         recovered.lastRedoLSN = report.redoLSN
+        recovered.versionCount = recovered.heap.versionCount
         wal = try WriteAheadLog(
             directory: directory, segmentStart: scan.segmentStart, endLSN: scan.endLSN, durability: options.durability,
             fileSystem: options.fileSystem, clock: options.clock)
@@ -256,7 +259,8 @@ public final class StorageEngine: Sendable {
     public func statistics() -> StorageStatistics {
         var statistics = state.withLock { s in
             var statistics = s.statistics
-            statistics.versionsInHeap = s.heap.versionCount
+            assert(s.versionCount == s.heap.versionCount, "the heap's version count drifted")
+            statistics.versionsInHeap = s.versionCount
             statistics.commitLogEntries = s.commitLog.count
             return statistics
         }
@@ -365,6 +369,7 @@ public final class StorageEngine: Sendable {
         }
         chain.versions.append(TupleVersion(xmin: xid, xmax: 0, row: row))
         s.statistics.versionsWritten += 1
+        s.versionCount += 1
         s.heap[key] = chain
     }
 
@@ -392,6 +397,7 @@ public final class StorageEngine: Sendable {
         let before = chain.versions.count
         chain.versions.removeAll { isDead($0, horizon: horizon, s.commitLog) }
         let removed = before - chain.versions.count
+        s.versionCount -= removed
         if !chain.versions.isEmpty { s.heap[key] = chain }
         return removed
     }
