@@ -34,8 +34,14 @@ extension StorageEngine {
                 running[xid, default: (false, [], false)].keys.append(key)
             case .bulkLoad(_, let firstKey, let count, let row):
                 s.heap.reserveCapacity(adding: Int(count))
-                for key in firstKey..<(firstKey + AccountID(count)) where lsn > s.heap[key]?.lsn ?? 0 {
-                    applyWrite(xid: xid, key: key, row: row, lsn: lsn, state: &s)
+                for key in firstKey..<(firstKey + AccountID(count)) {
+                    guard let chain = s.heap[key] else {
+                        // The common case (no image of the row): the insert the load made.
+                        s.heap[key] = VersionChain(versions: [TupleVersion(xmin: xid, xmax: 0, row: row)], lsn: lsn)
+                        s.statistics.versionsWritten += 1
+                        continue
+                    }
+                    if lsn > chain.lsn { applyWrite(xid: xid, key: key, row: row, lsn: lsn, state: &s) }
                 }
                 running[xid, default: (false, [], false)].wroteBulk = true
             case .commit:
