@@ -45,6 +45,15 @@ final class WriteAheadLog: Sendable {
             }
         }
 
+        /// Whether it is satisfied once `durable` is reached. A blocked thread (checkpointer,
+        /// close) also waits for a requested segment switch; a committer needs durability only.
+        func isSatisfied(durable: LSN, switchPending: Bool) -> Bool {
+            switch self {
+            case .task(let lsn, _): lsn <= durable
+            case .thread(let lsn, _): lsn <= durable && !switchPending
+            }
+        }
+
         func resume(_ failure: StorageError?) {
             switch self {
             case .task(_, let continuation):
@@ -191,7 +200,7 @@ final class WriteAheadLog: Sendable {
             case wait(signal: Bool)
         }
         let action = state.withLock { s -> Action in
-            if s.durableLSN >= waiter.lsn, s.pendingSwitch == nil { return .resume }
+            if waiter.isSatisfied(durable: s.durableLSN, switchPending: s.pendingSwitch != nil) { return .resume }
             if let failure = s.failure { return .fail(failure) }
             s.waiters.append(waiter)
             guard s.writerIdle else { return .wait(signal: false) }
@@ -256,7 +265,7 @@ final class WriteAheadLog: Sendable {
                     s.spare = taken.bytes
                     var index = 0
                     while index < s.waiters.count {
-                        if s.waiters[index].lsn <= end, s.pendingSwitch == nil {
+                        if s.waiters[index].isSatisfied(durable: end, switchPending: s.pendingSwitch != nil) {
                             ready.append(s.waiters[index])
                             s.waiters.swapAt(index, s.waiters.count - 1)
                             s.waiters.removeLast()
