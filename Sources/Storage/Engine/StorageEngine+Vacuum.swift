@@ -50,15 +50,27 @@ extension StorageEngine {
                     swap(&rows, &s.heap.shards[shard])
                 }
             }
-            return state.withLock { s in
-                var dropped = 0
-                let candidates = s.commitLog.entries.filter { xid, status in
+            // Truncation: the candidates are listed under the lock, then removed a bounded chunk
+            // per lock hold (a finished transaction below the horizon stays finished).
+            let candidates = state.withLock { s in
+                s.commitLog.entries.compactMap { xid, status -> TransactionID? in
                     xid < horizon && status != .prepared && s.active[xid] == nil && !referenced.contains(xid)
+                        ? xid : nil
                 }
-                for xid in candidates.keys {
-                    s.commitLog.remove(xid)
-                    dropped += 1
+            }
+            var dropped = 0
+            var start = 0
+            while start < candidates.count {
+                let end = min(candidates.count, start + StorageEngine.truncationChunk)
+                state.withLock { s in
+                    for xid in candidates[start..<end] where s.commitLog.status(of: xid) != .prepared {
+                        s.commitLog.remove(xid)
+                        dropped += 1
+                    }
                 }
+                start = end
+            }
+            return state.withLock { s in
                 s.statistics.versionsVacuumed += UInt64(removed)
                 s.statistics.versionsFrozen += UInt64(frozen)
                 s.statistics.vacuums += 1
@@ -95,6 +107,9 @@ extension StorageEngine {
         }
         return (before - chain.count, frozen)
     }
+
+    /// Bound on commit-log entries removed per hold of the engine's lock.
+    static let truncationChunk = 4_096
 
     // MARK: - The maintenance thread (checkpointer and autovacuum)
 
