@@ -33,7 +33,7 @@ struct CompareCommand: ParsableCommand {
 struct MergeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "merge", abstract: "Merge shard runs of the same spec into one report.",
-        discussion: ExitStatus.help(["    (1 also for an incomplete set of shards without --allow-incomplete)"]))
+        discussion: ExitStatus.help(["      (1 also for an incomplete set of shards without --allow-incomplete)"]))
 
     @Argument(help: "Run directories or run.json files, one per shard.")
     var runs: [String]
@@ -79,8 +79,8 @@ struct GateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gate", abstract: "Fail (exit 2) when a run regressed against a baseline.",
         discussion: ExitStatus.help([
-            "    (1 also for a missing or corrupt baseline, or runs of different specs or machines",
-            "     without --allow-mismatch)",
+            "      (1 also for a missing or corrupt baseline, or runs of different specs",
+            "      or machine classes without --allow-mismatch)",
             "2   a metric regressed or went missing, or a check of the run failed",
         ]))
 

@@ -15,7 +15,7 @@ enum ExitStatus {
     static func help(_ extra: [String] = []) -> String {
         ([
             "EXIT STATUS:", "  0   success",
-            "  1   usage or input error (bad flag, spec, path or run.json), or a failed check",
+            "  1   usage or input error (bad flag, spec, path, run.json), failed check",
         ]
             + extra.map { "  " + $0 }).joined(separator: "\n")
     }

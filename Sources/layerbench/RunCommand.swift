@@ -23,9 +23,9 @@ struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run", abstract: "Run a workload spec and write its report.",
         discussion: ExitStatus.help([
-            "    (1 also when a check failed, a variant measured nothing, or transfers failed",
-            "     with errors and the spec has tolerate_errors: false)",
-            "130 interrupted by SIGINT, 143 by SIGTERM (the finished variants' report is written)",
+            "      (1 also when a variant measured nothing, or transfers failed",
+            "      and the spec has tolerate_errors: false)",
+            "130 interrupted by SIGINT, 143 by SIGTERM (finished variants are reported)",
         ]))
 
     @Argument(help: "The workload spec (YAML).")

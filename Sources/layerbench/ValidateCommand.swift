@@ -7,7 +7,7 @@ import WorkloadSpec
 struct ValidateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "validate", abstract: "Check workload specs without running them.",
-        discussion: ExitStatus.help(["    (1 also for a spec too large for this machine's memory)"]))
+        discussion: ExitStatus.help(["      (1 also for a spec too large for this machine's memory)"]))
 
     @Argument(help: "Spec files (YAML).")
     var specs: [String]
