@@ -29,14 +29,7 @@ extension WorkloadSpec {
     ///
     /// - Throws: ``SpecError`` naming the file, line and column of the problem.
     public static func loadGate(path: String) throws(SpecError) -> [GateThreshold] {
-        let bytes: [UInt8]
-        do {
-            bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
-        } catch {
-            throw SpecError(
-                code: .unreadableFile, file: path, line: 0, column: 0, keyPath: "",
-                message: "cannot read the thresholds file", hint: "check the path")
-        }
+        let bytes = try readFile(path, what: "the thresholds file")
         let text = try SpecText.decode(bytes, file: path)
         guard let root = try SpecComposer.composeFile(yaml: text, file: path) else {
             throw SpecError(

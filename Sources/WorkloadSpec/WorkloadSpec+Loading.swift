@@ -12,17 +12,19 @@ extension WorkloadSpec {
     public static func load(path: String, overrides: [String] = [], unsets: [String] = []) throws(SpecError)
         -> WorkloadSpec
     {
-        let bytes: [UInt8]
+        let bytes = try readFile(path, what: "the spec")
+        return try decode(bytes: bytes, file: path, overrides: overrides, unsets: unsets)
+    }
+
+    /// The bytes of a spec or thresholds file; an unreadable one throws, saying why.
+    static func readFile(_ path: String, what: String) throws(SpecError) -> [UInt8] {
         do {
-            bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+            return try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
         } catch {
             throw SpecError(
                 code: .unreadableFile, file: path, line: 0, column: 0, keyPath: "",
-                message: "cannot read the spec: \(Self.reason(error, path: path))",
-                hint: "check the path"
-            )
+                message: "cannot read \(what): \(Self.reason(error, path: path))", hint: "check the path")
         }
-        return try decode(bytes: bytes, file: path, overrides: overrides, unsets: unsets)
     }
 
     /// Decodes and validates a spec from the raw bytes of a file: bytes that are not UTF-8 are
