@@ -98,7 +98,7 @@ private final class CrashWorkload {
         case 920..<928:
             try engine.checkpoint()
             markOpenWritesDurable()
-        case 928..<935: engine.vacuum()
+        case 928..<935: engine.vacuum(freeze: rng.chance(50))
         default: try readSome()
         }
     }
@@ -339,6 +339,7 @@ private final class CrashWorkload {
         let rows = engine.committedRows()
         let balances = Dictionary(uniqueKeysWithValues: rows.map { ($0.key, $0.row.balance) })
         #expect(balances == model, "committed rows differ from the acknowledged commits; \(comment)")
+        #expect(engine.rowsWithDuplicateVersions == [], "replay applied a record twice; \(comment)")
         for row in rows where writer[row.key] != row.xmin {
             Issue.record("row \(row.key) has xmin \(row.xmin), the model says \(writer[row.key] ?? 0); \(comment)")
         }

@@ -49,9 +49,15 @@ extension StorageEngine {
         return xid
     }
 
+    /// Rows whose chain holds two versions created by the same transaction (a transaction
+    /// creates at most one version of a row; a replay that applied a record twice breaks this).
+    var rowsWithDuplicateVersions: [AccountID] {
+        heapVersions.filter { Set($0.value.map(\.xmin)).count != $0.value.count }.keys.sorted()
+    }
+
     /// Every version of every row, straight from the heap (for vacuum and recovery checks).
     var heapVersions: [AccountID: [TupleVersion]] {
-        state.withLock { $0.heap }
+        state.withLock { s in Dictionary(uniqueKeysWithValues: s.heap.rows.map { ($0.key, $0.value.versions) }) }
     }
 }
 

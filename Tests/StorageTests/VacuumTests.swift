@@ -16,30 +16,39 @@ private final class VacuumScenario {
     }
 
     let seed: Int
+    /// Whether vacuum freezes (and truncates the commit log), as background vacuum does.
+    let freeze: Bool
     let directory: String
     let options: StorageOptions
     var rng: SeededGenerator
     var engine: StorageEngine
     var model: [AccountID: Int64] = [:]
+    /// The transaction that wrote each row's committed value (the cross-layer identity).
+    var writer: [AccountID: TransactionID] = [:]
     var open: [OpenTransaction] = []
     var committed: Set<TransactionID> = []
     var aborted: Set<TransactionID> = []
     var vacuums = 0
     var versionsRemoved = 0
 
-    init(seed: Int, directory: String) throws {
+    init(seed: Int, directory: String, freeze: Bool = false) throws {
         self.seed = seed
+        self.freeze = freeze
         self.directory = directory
         rng = SeededGenerator(seed: UInt64(seed))
         options = StorageOptions(durability: .none, checkpointWALBytes: 0, pruneChainLength: rng.chance(50) ? 2 : 1_000)
         engine = try StorageEngine(directory: directory, options: options)
     }
 
-    var comment: Comment { "seed \(seed), pruneChainLength \(options.pruneChainLength), vacuum \(vacuums)" }
+    var comment: Comment {
+        "seed \(seed), freeze \(freeze), pruneChainLength \(options.pruneChainLength), vacuum \(vacuums)"
+    }
 
     func run() async throws {
-        committed.insert(try await engine.commitWrites([1: 10, 2: 20, 3: 30]))
+        let first = try await engine.commitWrites([1: 10, 2: 20, 3: 30])
+        committed.insert(first)
         model = [1: 10, 2: 20, 3: 30]
+        writer = [1: first, 2: first, 3: first]
         for _ in 0..<Int.random(in: 30...80, using: &rng) {
             switch Int.random(in: 0..<100, using: &rng) {
             case 0..<20 where open.count < 5: try begin()
@@ -62,7 +71,11 @@ private final class VacuumScenario {
         #expect(engine.committedBalances() == model, comment)
         for (key, chain) in engine.heapVersions {
             #expect(chain.count == 1 && committed.contains(chain[0].xmin), "row \(key): \(chain); \(comment)")
+            // Freezing keeps xmin: the identity stays checkable, the commit log is not needed.
+            if freeze { #expect(chain[0].frozen, "row \(key) not frozen; \(comment)") }
         }
+        if freeze { #expect(statistics.commitLogEntries == 0, "commit log not truncated; \(comment)") }
+        #expect(Dictionary(uniqueKeysWithValues: engine.committedRows().map { ($0.key, $0.xmin) }) == writer, comment)
         try await checkpointAndRecover()
     }
 
@@ -102,6 +115,7 @@ private final class VacuumScenario {
         let transaction = open.remove(at: index)
         try await engine.commit(transaction.xid)
         model.merge(transaction.writes) { $1 }
+        for key in transaction.writes.keys { writer[key] = transaction.xid }
         if !transaction.writes.isEmpty { committed.insert(transaction.xid) }
     }
 
@@ -142,7 +156,7 @@ private final class VacuumScenario {
         let heapBefore = engine.heapVersions
         let versionsBefore = engine.statistics().versionsInHeap
         let abortedBefore = heapBefore.values.joined().filter { aborted.contains($0.xmin) }.count
-        let report = engine.vacuum()
+        let report = engine.vacuum(freeze: freeze)
         vacuums += 1
         versionsRemoved += report.versionsRemoved
         let versionsAfter = engine.statistics().versionsInHeap
@@ -193,6 +207,16 @@ struct VacuumTests {
         await propertyCheck(count: 50, input: Gen.int(in: 0...1_000_000)) { seed in
             try await withTemporaryDirectory { directory in
                 let scenario = try VacuumScenario(seed: seed, directory: directory)
+                try await scenario.run()
+            }
+        }
+    }
+
+    @Test("freezing never changes what an open snapshot reads, keeps every xmin, and empties the commit log")
+    func freezingPreservesOpenSnapshots() async {
+        await propertyCheck(count: 50, input: Gen.int(in: 0...1_000_000)) { seed in
+            try await withTemporaryDirectory { directory in
+                let scenario = try VacuumScenario(seed: seed, directory: directory, freeze: true)
                 try await scenario.run()
             }
         }

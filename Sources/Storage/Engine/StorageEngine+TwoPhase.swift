@@ -12,7 +12,7 @@ extension StorageEngine {
             // Rows locked without a write leave no write record: log their locks, or a crash
             // would release them while the transaction stays prepared. (Its own version is the
             // newest of a row it wrote, since it holds the row's lock.)
-            for key in txn.lockedKeys where s.heap[key]?.last?.xmin != xid {
+            for key in txn.lockedKeys where s.heap[key]?.versions.last?.xmin != xid {
                 _ = try wal.append(.lock(xid: xid, key: key))
             }
             let lsn = try wal.append(.prepare(xid: xid))

@@ -1,40 +1,201 @@
+import Dispatch
 import Synchronization
 
-/// Vacuum, and read-only views of the whole heap for the harness's checks.
+/// Vacuum (prune, freeze, commit-log truncation), the background maintenance thread that runs it
+/// and checkpoints, and read-only views of the whole heap for the harness's checks.
 extension StorageEngine {
     /// Removes every version no snapshot can see (created by an aborted transaction, or replaced
     /// by one that committed below the horizon) and drops commit-log entries of finished
-    /// transactions that no remaining version references.
+    /// transactions that no remaining version references. Shard by shard: the engine's lock is
+    /// held for one shard at a time.
     @discardableResult
     public func vacuum() -> VacuumReport {
-        state.withLock { s in
-            let horizon = StorageEngine.horizon(s)
+        vacuum(freeze: false)
+    }
+
+    /// A vacuum pass; with `freeze`, also freezes every version whose creator committed below the
+    /// horizon (its `xmin` is kept, visibility stops consulting the commit log) and clears an
+    /// aborted `xmax`, so that afterwards no version references a transaction below the horizon
+    /// and the commit log is truncated below it (PostgreSQL's `VACUUM FREEZE` and clog
+    /// truncation). Background vacuum always freezes.
+    @discardableResult
+    public func vacuum(freeze: Bool) -> VacuumReport {
+        vacuumSerial.withLock { _ in
+            // The horizon only moves forward (finished transactions leave, new ones get larger
+            // ids), so the one taken at the start is safe for every shard.
+            guard let horizon = state.withLock({ $0.closed ? nil : StorageEngine.horizon($0) }) else {
+                return VacuumReport(horizon: 0, versionsRemoved: 0, commitLogEntriesRemoved: 0)
+            }
             var removed = 0
+            var frozen = 0
+            // Transactions below the horizon still named by a version (none after a freezing
+            // pass: their versions are frozen, pruned, or had an aborted xmax cleared).
             var referenced = Set<TransactionID>()
-            for key in Array(s.heap.keys) {
-                removed += StorageEngine.prune(key, horizon: horizon, state: &s)
-                for version in s.heap[key] ?? [] {
-                    referenced.insert(version.xmin)
-                    if version.xmax != 0 { referenced.insert(version.xmax) }
+            for shard in 0..<Heap.shardCount {
+                state.withLock { s in
+                    guard !s.closed else { return }
+                    var rows: [AccountID: VersionChain] = [:]
+                    swap(&rows, &s.heap.shards[shard])
+                    var emptied: [AccountID] = []
+                    for index in rows.indices {
+                        let (gone, iced) = StorageEngine.vacuumChain(
+                            &rows.values[index].versions, horizon: horizon, freeze: freeze, s.commitLog,
+                            referenced: &referenced)
+                        removed += gone
+                        frozen += iced
+                        s.versionCount -= gone
+                        if rows.values[index].versions.isEmpty { emptied.append(rows.keys[index]) }
+                    }
+                    for key in emptied { rows[key] = nil }
+                    swap(&rows, &s.heap.shards[shard])
+                }
+            }
+            // Truncation: the candidates are listed under the lock, then removed a bounded chunk
+            // per lock hold (a finished transaction below the horizon stays finished).
+            let candidates = state.withLock { s in
+                s.commitLog.entries.compactMap { xid, status -> TransactionID? in
+                    xid < horizon && status != .prepared && s.active[xid] == nil && !referenced.contains(xid)
+                        ? xid : nil
                 }
             }
             var dropped = 0
-            for (xid, status) in s.commitLog.entries
-            where xid < horizon && status != .prepared && s.active[xid] == nil && !referenced.contains(xid) {
-                s.commitLog.remove(xid)
-                dropped += 1
+            var start = 0
+            while start < candidates.count {
+                let end = min(candidates.count, start + StorageEngine.truncationChunk)
+                state.withLock { s in
+                    for xid in candidates[start..<end] where s.commitLog.status(of: xid) != .prepared {
+                        s.commitLog.remove(xid)
+                        dropped += 1
+                    }
+                }
+                start = end
             }
-            s.statistics.versionsVacuumed += UInt64(removed)
-            return VacuumReport(horizon: horizon, versionsRemoved: removed, commitLogEntriesRemoved: dropped)
+            return state.withLock { s in
+                s.statistics.versionsVacuumed += UInt64(removed)
+                s.statistics.versionsFrozen += UInt64(frozen)
+                s.statistics.vacuums += 1
+                s.commitLogAfterVacuum = s.commitLog.count
+                return VacuumReport(
+                    horizon: horizon, versionsRemoved: removed, commitLogEntriesRemoved: dropped,
+                    versionsFrozen: frozen)
+            }
         }
+    }
+
+    /// Vacuums one chain: removes its dead versions, freezes (with `freeze`) the committed ones
+    /// below the horizon, and adds the transactions below the horizon it still names to
+    /// `referenced`. Returns the versions removed and frozen.
+    static func vacuumChain(
+        _ chain: inout [TupleVersion], horizon: TransactionID, freeze: Bool, _ commitLog: CommitLog,
+        referenced: inout Set<TransactionID>
+    ) -> (removed: Int, frozen: Int) {
+        let before = chain.count
+        chain.removeAll { isDead($0, horizon: horizon, commitLog) }
+        var frozen = 0
+        for index in chain.indices {
+            if freeze {
+                if !chain[index].frozen, chain[index].xmin < horizon, commitLog.isCommitted(chain[index].xmin) {
+                    chain[index].frozen = true
+                    frozen += 1
+                }
+                let xmax = chain[index].xmax
+                if xmax != 0, commitLog.status(of: xmax) == .aborted { chain[index].xmax = 0 }
+            }
+            let version = chain[index]
+            if !version.frozen, version.xmin < horizon { referenced.insert(version.xmin) }
+            if version.xmax != 0, version.xmax < horizon { referenced.insert(version.xmax) }
+        }
+        return (before - chain.count, frozen)
+    }
+
+    /// Bound on commit-log entries removed per hold of the engine's lock.
+    static let truncationChunk = 4_096
+
+    // MARK: - The maintenance thread (checkpointer and autovacuum)
+
+    /// Called under the lock after a commit: asks the maintenance thread for a checkpoint (WAL
+    /// past the threshold since the last redo point) or a vacuum (commit log past its bound).
+    /// Returns whether the thread must be woken.
+    func requestMaintenanceIfDue(lsn: LSN, _ s: inout State) -> Bool {
+        var wake = false
+        if options.checkpointWALBytes > 0, !s.checkpointRequested,
+            // A checkpoint may have started while this commit waited: its redo point is then past
+            // this commit's LSN, and no new checkpoint is due on this commit's account.
+            lsn > s.lastRedoLSN, lsn - s.lastRedoLSN > options.checkpointWALBytes
+        {
+            s.checkpointRequested = true
+            wake = true
+        }
+        if options.vacuumCommitLogEntries > 0, !s.vacuumRequested,
+            s.commitLog.count > s.commitLogAfterVacuum + options.vacuumCommitLogEntries
+        {
+            s.vacuumRequested = true
+            wake = true
+        }
+        return wake
+    }
+
+    /// Blocks until the maintenance work requested so far (checkpoint, vacuum) is done: tests and
+    /// the harness wait for it by structure, not by time. Returns at once after close or crash.
+    public func waitForMaintenance() {
+        let fence = BlockingWait()
+        let closed = state.withLock { s -> Bool in
+            if s.closed { return true }
+            s.maintenanceFences.append(fence)
+            return false
+        }
+        if closed { return }
+        maintenanceWake.signal()
+        _ = fence.result()
+    }
+
+    func maintenanceLoop() {
+        while true {
+            maintenanceWake.wait()
+            while true {
+                let work = state.withLock { s -> (checkpoint: Bool, vacuum: Bool, closed: Bool) in
+                    defer {
+                        s.checkpointRequested = false
+                        s.vacuumRequested = false
+                    }
+                    return (s.checkpointRequested, s.vacuumRequested, s.closed)
+                }
+                if work.closed { break }
+                if work.vacuum { vacuum(freeze: true) }
+                if work.checkpoint {
+                    do throws(StorageError) { try checkpoint() } catch {
+                        // The commits that asked for it are durable; a failed write or sync has
+                        // poisoned the engine (later commits fail), other failures are retried
+                        // by the next checkpoint due.
+                        state.withLock { $0.statistics.checkpointFailures += 1 }
+                    }
+                }
+                if !work.vacuum && !work.checkpoint { break }
+            }
+            let (fences, closed) = state.withLock { s -> ([BlockingWait], Bool) in
+                defer { s.maintenanceFences = [] }
+                return (s.maintenanceFences, s.closed)
+            }
+            for fence in fences { fence.finish(nil) }
+            if closed {
+                maintenanceExited.signal()
+                return
+            }
+        }
+    }
+
+    /// Stops the maintenance thread (after `closed` is set) and waits until it has exited.
+    func stopMaintenance() {
+        maintenanceWake.signal()
+        maintenanceExited.wait()
     }
 
     /// Every row's latest committed version with the id of the transaction that wrote it, in key
     /// order: what conservation, durability and cross-layer identity checks read.
     public func committedRows() -> [CommittedRow] {
         state.withLock { s in
-            s.heap.compactMap { key, chain -> CommittedRow? in
-                for version in chain.reversed() where s.commitLog.isCommitted(version.xmin) {
+            s.heap.rows.compactMap { key, chain -> CommittedRow? in
+                for version in chain.versions.reversed() where s.commitLog.creatorCommitted(version) {
                     return CommittedRow(key: key, row: version.row, xmin: version.xmin)
                 }
                 return nil

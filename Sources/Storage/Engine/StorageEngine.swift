@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import Synchronization
 
@@ -28,19 +29,37 @@ public final class StorageEngine: Sendable {
     }
 
     struct State: Sendable {
-        var heap: [AccountID: [TupleVersion]] = [:]
+        var heap = Heap()
+        /// Versions in the heap, live and dead (kept as they come and go: reading it is O(1)).
+        var versionCount = 0
         var commitLog = CommitLog()
         var active: [TransactionID: ActiveTransaction] = [:]
         var rowLocks: [AccountID: TransactionID] = [:]
         var highestXid: TransactionID = 0
         var statistics = StorageStatistics()
         var closed = false
-        var checkpointRunning = false
+        /// The redo point of the last checkpoint started (the next is due this many WAL bytes on).
         var lastRedoLSN: LSN = 0
+        /// Work asked of the maintenance thread.
+        var checkpointRequested = false
+        var vacuumRequested = false
+        /// Commit-log entries the last vacuum could not remove (a long transaction holds the
+        /// horizon back): the next vacuum is due `vacuumCommitLogEntries` past them, so a held
+        /// horizon does not make vacuum run back to back.
+        var commitLogAfterVacuum = 0
+        /// Callers of `waitForMaintenance`, released once the requested work is done.
+        var maintenanceFences: [BlockingWait] = []
     }
 
     let state: Mutex<State>
     let wal: WriteAheadLog
+    /// Serialises checkpoints (background and explicit); held across a checkpoint's I/O, never
+    /// by a committer.
+    let checkpointSerial = Mutex(())
+    /// Serialises vacuum passes.
+    let vacuumSerial = Mutex(())
+    let maintenanceWake = DispatchSemaphore(value: 0)
+    let maintenanceExited = DispatchSemaphore(value: 0)
 
     static let checkpointFile = "checkpoint"
 
@@ -53,12 +72,18 @@ public final class StorageEngine: Sendable {
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch { throw FileIO.ioError(directory, error) }
-        var (recovered, report, scan) = try StorageEngine.recover(directory: directory)
+        var (recovered, report, scan) = try StorageEngine.recover(
+            directory: directory, fileSystem: options.fileSystem)
         recovered.lastRedoLSN = report.redoLSN
+        recovered.versionCount = recovered.heap.versionCount
         wal = try WriteAheadLog(
-            directory: directory, segmentStart: scan.segmentStart, endLSN: scan.endLSN, durability: options.durability)
+            directory: directory, segmentStart: scan.segmentStart, endLSN: scan.endLSN, durability: options.durability,
+            fileSystem: options.fileSystem, clock: options.clock)
         state = Mutex(recovered)
         recovery = report
+        let thread = Thread { [self] in maintenanceLoop() }
+        thread.name = "layerbench-storage-maintenance"
+        thread.start()
     }
 
     // MARK: - Transactions
@@ -102,7 +127,7 @@ public final class StorageEngine: Sendable {
     public func read(_ key: AccountID, snapshot: Snapshot) throws(StorageError) -> Row? {
         try state.withLock { s throws(StorageError) -> Row? in
             if s.closed { throw StorageError.closed }
-            guard let chain = s.heap[key] else { return nil }
+            guard let chain = s.heap[key]?.versions else { return nil }
             for version in chain.reversed() where snapshot.isVisible(version, in: s.commitLog) {
                 return version.row
             }
@@ -127,12 +152,12 @@ public final class StorageEngine: Sendable {
         }
         try state.withLock { s throws(StorageError) in
             _ = try acquireRowLock(key, xid, snapshot, &s)
-            let start = monotonicNanos()
-            _ = try wal.append(.write(xid: xid, key: key, row: row))
-            s.statistics.walAppendNanos += monotonicNanos() - start
+            let start = options.clock.nowNanos()
+            let lsn = try wal.append(.write(xid: xid, key: key, row: row))
+            s.statistics.walAppendNanos += options.clock.nanosSince(start)
             s.active[xid]?.wroteWAL = true
-            StorageEngine.applyWrite(xid: xid, key: key, row: row, state: &s)
-            if let count = s.heap[key]?.count, count > options.pruneChainLength {
+            StorageEngine.applyWrite(xid: xid, key: key, row: row, lsn: lsn, state: &s)
+            if let count = s.heap[key]?.versions.count, count > options.pruneChainLength {
                 let horizon = StorageEngine.horizon(s)
                 s.statistics.versionsPruned += UInt64(StorageEngine.prune(key, horizon: horizon, state: &s))
             }
@@ -144,7 +169,7 @@ public final class StorageEngine: Sendable {
         let exists = try state.withLock { s throws(StorageError) -> Bool in
             guard s.active[xid]?.phase == .active else { throw notActive(xid, s) }
             if let holder = s.rowLocks[key], holder != xid { throw StorageError.rowLocked(key: key, holder: holder) }
-            return StorageEngine.liveIndex(s.heap[key] ?? [], owner: xid, s.commitLog) != nil
+            return StorageEngine.liveIndex(s.heap[key]?.versions ?? [], owner: xid, s.commitLog) != nil
         }
         if exists { throw StorageError.duplicateKey(key: key) }
         try write(key, row, for: xid, snapshot: snapshot)
@@ -165,9 +190,9 @@ public final class StorageEngine: Sendable {
                 s.statistics.commits += 1
                 return nil
             }
-            let start = monotonicNanos()
+            let start = options.clock.nowNanos()
             let lsn = try wal.append(.commit(xid: xid))
-            s.statistics.walAppendNanos += monotonicNanos() - start
+            s.statistics.walAppendNanos += options.clock.nanosSince(start)
             // The commit log says committed now so a checkpoint taken before the flush keeps it;
             // the transaction stays in `active`, so no snapshot sees it until it is durable.
             s.commitLog.set(xid, .committed)
@@ -175,27 +200,22 @@ public final class StorageEngine: Sendable {
             return lsn
         }
         guard let lsn else { return CommitReceipt(lsn: nil, waitNanos: 0) }
-        let waitStart = monotonicNanos()
+        let waitStart = options.clock.nowNanos()
+        // A poisoned WAL fails this wait with its I/O error: the commit is not acknowledged (it
+        // may or may not have reached the disk; recovery decides), and the engine must reopen.
         do { try await wal.waitDurable(lsn) } catch {
             throw (error as? StorageError) ?? .closed
         }
-        let waited = monotonicNanos() - waitStart
-        let checkpointDue = state.withLock { s -> Bool in
+        let waited = options.clock.nanosSince(waitStart)
+        let maintenanceDue = state.withLock { s -> Bool in
             finish(xid, &s)
             s.statistics.commits += 1
             s.statistics.commitWaitNanos += waited
-            guard options.checkpointWALBytes > 0, !s.checkpointRunning,
-                // A checkpoint may have run while this commit waited: its redo point is then past
-                // this commit's LSN, and no new checkpoint is due on this commit's account.
-                lsn > s.lastRedoLSN, lsn - s.lastRedoLSN > options.checkpointWALBytes
-            else { return false }
-            s.checkpointRunning = true
-            return true
+            return requestMaintenanceIfDue(lsn: lsn, &s)
         }
-        // The commit is durable and visible: a failing checkpoint must not report it as failed
-        // (the caller would retry a committed transaction). The next commit past the threshold
-        // tries again, and a failing WAL fails the commits themselves.
-        if checkpointDue { try? checkpoint(alreadyMarked: true) }
+        // Checkpoints and vacuum run on the maintenance thread, never on a committer's: the
+        // commit is durable and visible whatever they do.
+        if maintenanceDue { maintenanceWake.signal() }
         return CommitReceipt(lsn: lsn, waitNanos: waited)
     }
 
@@ -239,7 +259,8 @@ public final class StorageEngine: Sendable {
     public func statistics() -> StorageStatistics {
         var statistics = state.withLock { s in
             var statistics = s.statistics
-            statistics.versionsInHeap = s.heap.values.reduce(0) { $0 + $1.count }
+            assert(s.versionCount == s.heap.versionCount, "the heap's version count drifted")
+            statistics.versionsInHeap = s.versionCount
             statistics.commitLogEntries = s.commitLog.count
             return statistics
         }
@@ -247,9 +268,21 @@ public final class StorageEngine: Sendable {
         return statistics
     }
 
-    /// Flushes the WAL and closes the engine; later calls fail with `closed`.
+    /// The I/O failure that poisoned the engine, if one did: every later commit fails with it
+    /// until the directory is reopened (and recovered).
+    public var failure: StorageError? {
+        guard let failure = wal.failure, failure != .closed else { return nil }
+        return failure
+    }
+
+    /// Flushes the WAL and closes the engine; later calls fail with `closed`. Throws the I/O
+    /// failure that poisoned the engine, if one did.
     public func close() throws(StorageError) {
-        state.withLock { $0.closed = true }
+        let first = state.withLock { s -> Bool in
+            defer { s.closed = true }
+            return !s.closed
+        }
+        if first { stopMaintenance() }
         try wal.close()
     }
 
@@ -258,8 +291,14 @@ public final class StorageEngine: Sendable {
     /// off too (a power failure rather than a process crash). Reopen the directory to recover.
     /// The fault injector's hook, and the crash tests'.
     public func crash(losingUnsyncedWrites: Bool = false) {
-        state.withLock { $0.closed = true }
+        let first = state.withLock { s -> Bool in
+            defer { s.closed = true }
+            return !s.closed
+        }
         wal.crash(losingUnsyncedWrites: losingUnsyncedWrites)
+        // The maintenance thread is gone before the directory may be reopened: a checkpoint
+        // still running would race with the new engine's files.
+        if first { stopMaintenance() }
     }
 
     // MARK: - Internals (called with the state lock held)
@@ -280,9 +319,11 @@ public final class StorageEngine: Sendable {
             s.statistics.rowLockConflicts += 1
             throw StorageError.rowLocked(key: key, holder: holder)
         }
-        if let snapshot, let chain = s.heap[key], let live = StorageEngine.liveIndex(chain, owner: xid, s.commitLog) {
+        if let snapshot, let chain = s.heap[key]?.versions,
+            let live = StorageEngine.liveIndex(chain, owner: xid, s.commitLog)
+        {
             let creator = chain[live].xmin
-            if creator != xid, !snapshot.committedBefore(creator, status: s.commitLog.status(of: creator)) {
+            if creator != xid, !snapshot.committedBefore(creator, status: s.commitLog.creatorStatus(chain[live])) {
                 s.statistics.concurrentUpdateConflicts += 1
                 throw StorageError.concurrentUpdate(key: key, by: creator)
             }
@@ -304,8 +345,7 @@ public final class StorageEngine: Sendable {
     static func liveIndex(_ chain: [TupleVersion], owner: TransactionID, _ commitLog: CommitLog) -> Int? {
         var index = chain.count - 1
         while index >= 0 {
-            let xmin = chain[index].xmin
-            if xmin == owner || commitLog.isCommitted(xmin) { return index }
+            if chain[index].xmin == owner || commitLog.creatorCommitted(chain[index]) { return index }
             index -= 1
         }
         return nil
@@ -314,19 +354,22 @@ public final class StorageEngine: Sendable {
     /// Applies a write to the heap: a transaction's second write of a row overwrites its own
     /// version in place; otherwise the live version gets `xmax = xid` and a new version with
     /// `xmin = xid` is appended to the chain. The same function replays WAL write records, so
-    /// replay rebuilds exactly the chains the engine had.
-    static func applyWrite(xid: TransactionID, key: AccountID, row: Row, state s: inout State) {
-        var chain = s.heap.removeValue(forKey: key) ?? []
-        if let live = liveIndex(chain, owner: xid, s.commitLog) {
-            if chain[live].xmin == xid {
-                chain[live].row = row
+    /// replay rebuilds exactly the chains the engine had. `lsn` (the record's end) becomes the
+    /// chain's LSN; replay skips a record at or below it (already in a fuzzy checkpoint's image).
+    static func applyWrite(xid: TransactionID, key: AccountID, row: Row, lsn: LSN, state s: inout State) {
+        var chain = s.heap.removeValue(forKey: key) ?? VersionChain(versions: [], lsn: 0)
+        chain.lsn = max(chain.lsn, lsn)
+        if let live = liveIndex(chain.versions, owner: xid, s.commitLog) {
+            if chain.versions[live].xmin == xid {
+                chain.versions[live].row = row
                 s.heap[key] = chain
                 return
             }
-            chain[live].xmax = xid
+            chain.versions[live].xmax = xid
         }
-        chain.append(TupleVersion(xmin: xid, xmax: 0, row: row))
+        chain.versions.append(TupleVersion(xmin: xid, xmax: 0, row: row))
         s.statistics.versionsWritten += 1
+        s.versionCount += 1
         s.heap[key] = chain
     }
 
@@ -342,7 +385,7 @@ public final class StorageEngine: Sendable {
 
     /// Whether no snapshot, now or later, can see `version`.
     static func isDead(_ version: TupleVersion, horizon: TransactionID, _ commitLog: CommitLog) -> Bool {
-        let creator = commitLog.status(of: version.xmin)
+        let creator = commitLog.creatorStatus(version)
         if creator == .aborted { return true }
         guard creator == .committed, version.xmax != 0, version.xmax < horizon else { return false }
         return commitLog.isCommitted(version.xmax)
@@ -351,10 +394,11 @@ public final class StorageEngine: Sendable {
     /// Removes the dead versions of one chain; returns how many.
     static func prune(_ key: AccountID, horizon: TransactionID, state s: inout State) -> Int {
         guard var chain = s.heap.removeValue(forKey: key) else { return 0 }
-        let before = chain.count
-        chain.removeAll { isDead($0, horizon: horizon, s.commitLog) }
-        let removed = before - chain.count
-        if !chain.isEmpty { s.heap[key] = chain }
+        let before = chain.versions.count
+        chain.versions.removeAll { isDead($0, horizon: horizon, s.commitLog) }
+        let removed = before - chain.versions.count
+        s.versionCount -= removed
+        if !chain.versions.isEmpty { s.heap[key] = chain }
         return removed
     }
 }

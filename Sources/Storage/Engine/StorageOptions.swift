@@ -1,19 +1,37 @@
 /// Settings of a storage engine.
-public struct StorageOptions: Sendable, Hashable {
+public struct StorageOptions: Sendable {
     /// How commits are made durable.
     public var durability: Durability
-    /// A checkpoint runs automatically once this many bytes of WAL follow the last one
-    /// (0 disables automatic checkpoints). Bounds recovery time and WAL disk use.
+    /// A checkpoint runs automatically, on the background maintenance thread, once this many
+    /// bytes of WAL follow the last one's redo point (0 disables automatic checkpoints). Bounds
+    /// recovery time and WAL disk use.
     public var checkpointWALBytes: UInt64
     /// A write prunes its row's version chain once it is longer than this (PostgreSQL's
     /// heap-only-tuple pruning), so hot rows do not grow unbounded chains between vacuums.
     public var pruneChainLength: Int
+    /// Background vacuum (prune, freeze, commit-log truncation) runs once the commit log holds
+    /// this many entries (0 disables it). Bounds the commit log, and so memory, checkpoints and
+    /// recovery, whatever the run's length.
+    public var vacuumCommitLogEntries: Int
+    /// The clock of the engine's counters (commit wait, WAL write and fsync times).
+    public var clock: any EngineClock
+    /// The file operations of the WAL and checkpoints (`FaultInjectingFileSystem` in tests).
+    public var fileSystem: any StorageFileSystem
 
-    /// Creates options; the defaults are durable (`fsync`) with a checkpoint every 64 MiB of WAL.
-    public init(durability: Durability = .fsync, checkpointWALBytes: UInt64 = 64 << 20, pruneChainLength: Int = 8) {
+    /// Creates options; the defaults are durable (`fsync`) with a checkpoint every 64 MiB of WAL
+    /// and a vacuum every 256 Ki commit-log entries.
+    public init(
+        durability: Durability = .fsync, checkpointWALBytes: UInt64 = 64 << 20, pruneChainLength: Int = 8,
+        vacuumCommitLogEntries: Int = 1 << 18, clock: any EngineClock = SystemClock.shared,
+        fileSystem: any StorageFileSystem = PosixFileSystem.shared
+    ) {
         precondition(pruneChainLength >= 1, "a chain holds at least its live version")
+        precondition(vacuumCommitLogEntries >= 0, "a vacuum threshold is a count")
         self.durability = durability
         self.checkpointWALBytes = checkpointWALBytes
         self.pruneChainLength = pruneChainLength
+        self.vacuumCommitLogEntries = vacuumCommitLogEntries
+        self.clock = clock
+        self.fileSystem = fileSystem
     }
 }

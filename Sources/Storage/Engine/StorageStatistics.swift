@@ -22,6 +22,12 @@ public struct StorageStatistics: Sendable, Hashable {
     public var versionsVacuumed: UInt64 = 0
     /// Checkpoints completed.
     public var checkpoints: UInt64 = 0
+    /// Background checkpoints that failed (a failed write or sync also poisons the engine).
+    public var checkpointFailures: UInt64 = 0
+    /// Versions frozen by vacuum (their creator no longer needs the commit log).
+    public var versionsFrozen: UInt64 = 0
+    /// Vacuum passes completed (explicit and background).
+    public var vacuums: UInt64 = 0
     /// Versions currently in the heap, live and dead.
     public var versionsInHeap: Int = 0
     /// Entries currently in the commit log.
@@ -56,4 +62,6 @@ public struct VacuumReport: Sendable, Hashable {
     public var versionsRemoved: Int
     /// Commit-log entries dropped (finished transactions no remaining version references).
     public var commitLogEntriesRemoved: Int
+    /// Versions frozen (a freezing pass only).
+    public var versionsFrozen: Int = 0
 }

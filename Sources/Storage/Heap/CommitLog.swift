@@ -2,17 +2,32 @@
 ///
 /// Ids are sparse (L2 timestamps are `physical_ms << 18 | logical`), so the log is a dictionary
 /// rather than PostgreSQL's dense two-bit array. It is persisted by the WAL (commit, abort and
-/// prepare records) and by checkpoints; vacuum drops entries no version references any more.
+/// prepare records) and by checkpoints. Vacuum freezes the versions of transactions below its
+/// horizon and then truncates the log below it (PostgreSQL's `relfrozenxid` and clog
+/// truncation), so the log holds only recent transactions.
 struct CommitLog: Sendable {
     private(set) var entries: [TransactionID: TransactionStatus] = [:]
 
-    /// The status of `xid`; ids the log never heard of are in progress (never visible).
+    /// The status of `xid`; ids the log never heard of (or forgot after truncation, when no
+    /// unfrozen version names them) are in progress (never visible).
     func status(of xid: TransactionID) -> TransactionStatus {
         entries[xid] ?? .inProgress
     }
 
     func isCommitted(_ xid: TransactionID) -> Bool {
         entries[xid] == .committed
+    }
+
+    /// The status of a version's creator: committed if the version is frozen, else the log's.
+    @inline(__always)
+    func creatorStatus(_ version: TupleVersion) -> TransactionStatus {
+        version.frozen ? .committed : status(of: version.xmin)
+    }
+
+    /// Whether a version's creator committed (frozen, or committed per the log).
+    @inline(__always)
+    func creatorCommitted(_ version: TupleVersion) -> Bool {
+        version.frozen || entries[version.xmin] == .committed
     }
 
     mutating func set(_ xid: TransactionID, _ status: TransactionStatus) {

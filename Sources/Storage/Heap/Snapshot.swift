@@ -40,8 +40,15 @@ public struct Snapshot: Sendable, Hashable {
         return !committedBefore(versionXmax, status: xmaxStatus)
     }
 
+    /// A frozen version's creator committed below every snapshot's horizon: it is created for
+    /// every snapshot, without consulting the commit log (which may have forgotten it).
     func isVisible(_ version: TupleVersion, in commitLog: CommitLog) -> Bool {
-        isVisible(
+        if version.frozen {
+            if version.xmax == 0 { return true }
+            if version.xmax == owner { return false }
+            return !committedBefore(version.xmax, status: commitLog.status(of: version.xmax))
+        }
+        return isVisible(
             xmin: version.xmin, xminStatus: commitLog.status(of: version.xmin),
             xmax: version.xmax, xmaxStatus: version.xmax == 0 ? .inProgress : commitLog.status(of: version.xmax))
     }

@@ -17,10 +17,13 @@ enum WALRecord: Sendable, Hashable {
     /// `xid`, about to prepare, holds the write lock of `key` without having written it
     /// (SELECT ... FOR UPDATE): recovery restores the lock with the prepared transaction.
     case lock(xid: TransactionID, key: AccountID)
+    /// `xid` inserted `count` rows with consecutive keys from `firstKey`, all with the value
+    /// `row` (a bulk load: one record per chunk instead of one per row).
+    case bulkLoad(xid: TransactionID, firstKey: AccountID, count: UInt32, row: Row)
 
     static let headerBytes = 8
     /// Bound on a body: a write with the largest payload.
-    static let maxBodyBytes = 1 + 8 + 8 + 8 + 2 + Row.maxPayloadBytes
+    static let maxBodyBytes = 1 + 8 + 8 + 4 + 8 + 2 + Row.maxPayloadBytes
 
     private enum Kind: UInt8 {
         case write = 1
@@ -28,11 +31,14 @@ enum WALRecord: Sendable, Hashable {
         case abort = 3
         case prepare = 4
         case lock = 5
+        case bulkLoad = 6
     }
 
     var xid: TransactionID {
         switch self {
-        case .write(let xid, _, _), .commit(let xid), .abort(let xid), .prepare(let xid), .lock(let xid, _): xid
+        case .write(let xid, _, _), .commit(let xid), .abort(let xid), .prepare(let xid), .lock(let xid, _),
+            .bulkLoad(let xid, _, _, _):
+            xid
         }
     }
 
@@ -61,6 +67,14 @@ enum WALRecord: Sendable, Hashable {
             buffer.append(Kind.lock.rawValue)
             buffer.appendLittleEndian(xid)
             buffer.appendLittleEndian(key)
+        case .bulkLoad(let xid, let firstKey, let count, let row):
+            buffer.append(Kind.bulkLoad.rawValue)
+            buffer.appendLittleEndian(xid)
+            buffer.appendLittleEndian(firstKey)
+            buffer.appendLittleEndian(count)
+            buffer.appendLittleEndian(UInt64(bitPattern: row.balance))
+            buffer.appendLittleEndian(UInt16(row.payload.count))
+            buffer.append(contentsOf: row.payload)
         }
         let bodyStart = start + WALRecord.headerBytes
         let length = UInt32(buffer.count - bodyStart)
@@ -95,6 +109,14 @@ enum WALRecord: Sendable, Hashable {
         case .lock:
             guard let key = reader.read(UInt64.self), reader.isAtEnd else { return nil }
             record = .lock(xid: xid, key: key)
+        case .bulkLoad:
+            guard let firstKey = reader.read(UInt64.self), let count = reader.read(UInt32.self),
+                let balance = reader.read(UInt64.self), let payloadLength = reader.read(UInt16.self),
+                let payload = reader.readBytes(Int(payloadLength)), reader.isAtEnd
+            else { return nil }
+            record = .bulkLoad(
+                xid: xid, firstKey: firstKey, count: count,
+                row: Row(balance: Int64(bitPattern: balance), payload: payload))
         case .commit, .abort, .prepare:
             guard reader.isAtEnd else { return nil }
             record = kind == .commit ? .commit(xid: xid) : kind == .abort ? .abort(xid: xid) : .prepare(xid: xid)

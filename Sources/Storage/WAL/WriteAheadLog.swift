@@ -1,7 +1,6 @@
 import Dispatch
 import Foundation
 import Synchronization
-import SystemPackage
 
 /// How commits are made durable.
 public enum Durability: String, Sendable, Hashable, CaseIterable {
@@ -20,17 +19,48 @@ public enum Durability: String, Sendable, Hashable, CaseIterable {
 /// progress the next group forms, so N concurrent committers need far fewer than N fsyncs.
 ///
 /// The log is a sequence of segment files `wal-<start LSN in hex>.log`; LSNs are byte positions
-/// in the whole stream and never restart. A checkpoint starts a new segment and removes the
-/// older ones once the checkpoint itself is durable.
+/// in the whole stream and never restart. A checkpoint asks for a new segment at its redo point
+/// (the writer switches when it flushes past it) and removes the older ones once the checkpoint
+/// itself is durable.
 ///
-/// Lock order: `io` before `state`; the engine's lock before either.
+/// Fail-stop (PostgreSQL after fsyncgate): the first failed `write`, `fdatasync`, segment
+/// creation or directory sync, on any path, poisons the log. Every waiting and every later
+/// commit fails with that error, no `fsync` is ever retried, and `durableLSN` never moves past
+/// the failed bytes; the engine must be reopened, and recovery reads what really reached the disk.
+///
+/// Lock order: `io` before `state`; the engine's lock before `state`. Nobody holds the engine's
+/// lock while taking `io`.
 final class WriteAheadLog: Sendable {
     /// Bound on bytes buffered before the writer is woken even with no committer waiting.
     static let maxBufferedBytes = 4 << 20
 
-    private struct Waiter {
-        let lsn: LSN
-        let continuation: UnsafeContinuation<Void, any Error>
+    /// Someone waiting for durability: a suspended committer or a blocked thread.
+    private enum Waiter {
+        case task(lsn: LSN, continuation: UnsafeContinuation<Void, any Error>)
+        case thread(lsn: LSN, wait: BlockingWait)
+
+        var lsn: LSN {
+            switch self {
+            case .task(let lsn, _), .thread(let lsn, _): lsn
+            }
+        }
+
+        /// Whether it is satisfied once `durable` is reached. A blocked thread (checkpointer,
+        /// close) also waits for a requested segment switch; a committer needs durability only.
+        func isSatisfied(durable: LSN, switchPending: Bool) -> Bool {
+            switch self {
+            case .task(let lsn, _): lsn <= durable
+            case .thread(let lsn, _): lsn <= durable && !switchPending
+            }
+        }
+
+        func resume(_ failure: StorageError?) {
+            switch self {
+            case .task(_, let continuation):
+                if let failure { continuation.resume(throwing: failure) } else { continuation.resume() }
+            case .thread(_, let wait): wait.finish(failure)
+            }
+        }
     }
 
     private struct State {
@@ -39,17 +69,26 @@ final class WriteAheadLog: Sendable {
         /// The LSN of `buffer[0]`; everything before it has been handed to `write`.
         var bufferStartLSN: LSN
         /// Everything before this LSN is durable (fsynced, or written with durability `none`).
+        /// Invariant: never decreases, never passes a byte whose write or sync failed.
         var durableLSN: LSN
+        /// A new segment is to start at this LSN (a checkpoint's redo point).
+        var pendingSwitch: LSN?
         var waiters: [Waiter] = []
         var commitsInBuffer = 0
         var writerIdle = true
         var closed = false
+        /// The first I/O failure (or `.closed`): every later append and wait fails with it.
         var failure: StorageError?
         var statistics = WALStatistics()
+
+        mutating func advanceDurable(to end: LSN) {
+            precondition(end >= durableLSN, "WAL durableLSN must never decrease (\(durableLSN) -> \(end))")
+            durableLSN = end
+        }
     }
 
     private struct IO {
-        var fd: FileDescriptor?
+        var fd: Int32?
         var segmentPath: String
         var segmentStartLSN: LSN
         /// Bytes of the current segment known to be on stable storage (for crash simulation).
@@ -59,6 +98,8 @@ final class WriteAheadLog: Sendable {
 
     let directory: String
     let durability: Durability
+    let fileSystem: any StorageFileSystem
+    let clock: any EngineClock
     private let state: Mutex<State>
     private let io: Mutex<IO>
     private let wake = DispatchSemaphore(value: 0)
@@ -70,13 +111,23 @@ final class WriteAheadLog: Sendable {
 
     /// Opens the log for appending at `endLSN` in the segment starting at `segmentStart` (which
     /// already holds `endLSN - segmentStart` valid bytes), and starts the writer thread.
-    init(directory: String, segmentStart: LSN, endLSN: LSN, durability: Durability) throws(StorageError) {
+    init(
+        directory: String, segmentStart: LSN, endLSN: LSN, durability: Durability,
+        fileSystem: any StorageFileSystem = PosixFileSystem.shared, clock: any EngineClock = SystemClock.shared
+    ) throws(StorageError) {
         self.directory = directory
         self.durability = durability
+        self.fileSystem = fileSystem
+        self.clock = clock
         let path = directory + "/" + WriteAheadLog.segmentName(segmentStart)
         let existed = FileManager.default.fileExists(atPath: path)
-        let fd = try FileIO.openForAppend(path)
-        if !existed { try FileIO.syncDirectory(directory) }
+        let fd = try fileSystem.open(path, truncating: false)
+        if !existed {
+            do throws(StorageError) { try fileSystem.syncDirectory(directory) } catch {
+                fileSystem.close(fd)
+                throw error
+            }
+        }
         let size = Int(endLSN - segmentStart)
         io = Mutex(IO(fd: fd, segmentPath: path, segmentStartLSN: segmentStart, syncedSize: size, size: size))
         state = Mutex(State(bufferStartLSN: endLSN, durableLSN: endLSN))
@@ -93,7 +144,7 @@ final class WriteAheadLog: Sendable {
             record.encode(into: &s.buffer)
             switch record {
             case .commit, .prepare: s.commitsInBuffer += 1
-            case .write, .abort, .lock: break
+            case .write, .abort, .lock, .bulkLoad: break
             }
             var signal = false
             if s.buffer.count >= WriteAheadLog.maxBufferedBytes, s.writerIdle {
@@ -111,28 +162,55 @@ final class WriteAheadLog: Sendable {
         state.withLock { $0.bufferStartLSN + LSN($0.buffer.count) }
     }
 
+    /// The failure that poisoned the log, if one did (`.closed` after close or crash).
+    var failure: StorageError? { state.withLock { $0.failure } }
+
+    /// Asks for a new segment starting at the current insert position, and returns that position
+    /// (a record boundary). Called under the engine's lock, so the caller's view of the state
+    /// reflects exactly the records before it. The writer switches when it next flushes.
+    func requestSegmentSwitch() throws(StorageError) -> LSN {
+        try state.withLock { s throws(StorageError) -> LSN in
+            if let failure = s.failure { throw failure }
+            let lsn = s.bufferStartLSN + LSN(s.buffer.count)
+            s.pendingSwitch = lsn
+            return lsn
+        }
+    }
+
     /// Suspends until everything before `lsn` is durable (group commit: the writer flushes for
-    /// every waiter at once).
+    /// every waiter at once). Fails with the log's failure if it is poisoned.
     func waitDurable(_ lsn: LSN) async throws {
         try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
-            enum Action {
-                case resume
-                case fail(StorageError)
-                case wait(signal: Bool)
-            }
-            let action = state.withLock { s -> Action in
-                if s.durableLSN >= lsn { return .resume }
-                if let failure = s.failure { return .fail(failure) }
-                s.waiters.append(Waiter(lsn: lsn, continuation: continuation))
-                guard s.writerIdle else { return .wait(signal: false) }
-                s.writerIdle = false
-                return .wait(signal: true)
-            }
-            switch action {
-            case .resume: continuation.resume()
-            case .fail(let error): continuation.resume(throwing: error)
-            case .wait(let signal): if signal { wake.signal() }
-            }
+            register(.task(lsn: lsn, continuation: continuation))
+        }
+    }
+
+    /// Blocks the calling thread until everything before `lsn` is durable and any requested
+    /// segment switch is done (checkpointer and close; never a committer).
+    func waitDurableBlocking(_ lsn: LSN) throws(StorageError) {
+        let wait = BlockingWait()
+        register(.thread(lsn: lsn, wait: wait))
+        if let failure = wait.result() { throw failure }
+    }
+
+    private func register(_ waiter: Waiter) {
+        enum Action {
+            case resume
+            case fail(StorageError)
+            case wait(signal: Bool)
+        }
+        let action = state.withLock { s -> Action in
+            if waiter.isSatisfied(durable: s.durableLSN, switchPending: s.pendingSwitch != nil) { return .resume }
+            if let failure = s.failure { return .fail(failure) }
+            s.waiters.append(waiter)
+            guard s.writerIdle else { return .wait(signal: false) }
+            s.writerIdle = false
+            return .wait(signal: true)
+        }
+        switch action {
+        case .resume: waiter.resume(nil)
+        case .fail(let error): waiter.resume(error)
+        case .wait(let signal): if signal { wake.signal() }
         }
     }
 
@@ -153,15 +231,16 @@ final class WriteAheadLog: Sendable {
         }
     }
 
-    /// Writes and syncs everything buffered. Returns false when there was nothing to do (and the
-    /// writer is marked idle) or the log is closed.
+    /// Writes and syncs everything buffered (switching segments at a requested LSN). Returns
+    /// false when there was nothing to do (and the writer is marked idle) or the log is closed
+    /// or poisoned.
     private func flushOnce() -> Bool {
         var ready: [Waiter] = []
         var failed: [Waiter] = []
         var failure: StorageError?
         let didWork = io.withLock { io -> Bool in
-            let taken = state.withLock { s -> (bytes: [UInt8], start: LSN, commits: Int)? in
-                if s.closed || s.buffer.isEmpty {
+            let taken = state.withLock { s -> (bytes: [UInt8], start: LSN, commits: Int, switchAt: LSN?)? in
+                if s.closed || s.failure != nil || (s.buffer.isEmpty && s.pendingSwitch == nil) {
                     s.writerIdle = true
                     return nil
                 }
@@ -172,18 +251,21 @@ final class WriteAheadLog: Sendable {
                 s.bufferStartLSN += LSN(bytes.count)
                 let commits = s.commitsInBuffer
                 s.commitsInBuffer = 0
-                return (bytes, start, commits)
+                return (bytes, start, commits, s.pendingSwitch)
             }
             guard let taken else { return false }
             do throws(StorageError) {
-                let end = try writeAndSync(taken.bytes, io: &io)
+                let end = try write(taken.bytes, startingAt: taken.start, switchAt: taken.switchAt, io: &io)
                 state.withLock { s in
-                    s.durableLSN = end
+                    s.advanceDurable(to: end)
+                    if let switchAt = taken.switchAt, switchAt <= end, s.pendingSwitch == switchAt {
+                        s.pendingSwitch = nil
+                    }
                     s.statistics.recordFlush(commits: taken.commits)
                     s.spare = taken.bytes
                     var index = 0
                     while index < s.waiters.count {
-                        if s.waiters[index].lsn <= end {
+                        if s.waiters[index].isSatisfied(durable: end, switchPending: s.pendingSwitch != nil) {
                             ready.append(s.waiters[index])
                             s.waiters.swapAt(index, s.waiters.count - 1)
                             s.waiters.removeLast()
@@ -193,34 +275,76 @@ final class WriteAheadLog: Sendable {
                     }
                 }
             } catch {
-                // An fsync failure leaves the log in an unknown state (PostgreSQL PANICs): fail
+                // The log is in an unknown state (PostgreSQL PANICs): the taken bytes may or may
+                // not be on disk, so nothing after `durableLSN` may ever be acknowledged. Fail
                 // every waiter and every later append; the engine must be reopened and recovered.
                 failure = error
-                state.withLock { s in
-                    s.failure = error
-                    failed = s.waiters
-                    s.waiters = []
-                }
+                failed = poison(error)
             }
             return true
         }
-        for waiter in ready { waiter.continuation.resume() }
-        for waiter in failed { waiter.continuation.resume(throwing: failure ?? StorageError.closed) }
+        for waiter in ready { waiter.resume(nil) }
+        for waiter in failed { waiter.resume(failure ?? .closed) }
         return didWork
+    }
+
+    /// Records `error` as the log's failure and takes every waiter (to be failed by the caller,
+    /// outside the lock). The first failure wins.
+    private func poison(_ error: StorageError) -> [Waiter] {
+        state.withLock { s in
+            if s.failure == nil { s.failure = error }
+            s.writerIdle = true
+            let failed = s.waiters
+            s.waiters = []
+            return failed
+        }
+    }
+
+    /// Writes `bytes` (which start at LSN `start`), switching to a new segment at `switchAt` if
+    /// it falls inside them or at their end; returns the new durable end LSN. Called with `io`
+    /// held.
+    private func write(
+        _ bytes: [UInt8], startingAt start: LSN, switchAt: LSN?, io: inout IO
+    ) throws(StorageError) -> LSN {
+        let end = start + LSN(bytes.count)
+        guard let switchAt, switchAt >= start, switchAt <= end else {
+            return try withBytes(bytes) { raw throws(StorageError) in try writeAndSync(raw, io: &io) }
+        }
+        return try withBytes(bytes) { raw throws(StorageError) -> LSN in
+            let split = Int(switchAt - start)
+            if split > 0 { _ = try writeAndSync(UnsafeRawBufferPointer(rebasing: raw[..<split]), io: &io) }
+            try switchSegment(at: switchAt, io: &io)
+            if split < raw.count { return try writeAndSync(UnsafeRawBufferPointer(rebasing: raw[split...]), io: &io) }
+            return switchAt
+        }
+    }
+
+    /// Starts a new segment at `lsn` (the current segment's end). Called with `io` held.
+    private func switchSegment(at lsn: LSN, io: inout IO) throws(StorageError) {
+        precondition(lsn == io.segmentStartLSN + LSN(io.size), "a segment switch must be at the end of the log")
+        let path = directory + "/" + WriteAheadLog.segmentName(lsn)
+        let fd = try fileSystem.open(path, truncating: true)
+        if let old = io.fd { fileSystem.close(old) }
+        io.fd = fd
+        io.segmentPath = path
+        io.segmentStartLSN = lsn
+        io.size = 0
+        io.syncedSize = 0
+        if durability == .fsync { try fileSystem.syncDirectory(directory) }
     }
 
     /// `write` + `fdatasync` (per the durability setting) of `bytes` to the current segment;
     /// returns the new end LSN. Called with `io` held.
-    private func writeAndSync(_ bytes: [UInt8], io: inout IO) throws(StorageError) -> LSN {
+    private func writeAndSync(_ bytes: UnsafeRawBufferPointer, io: inout IO) throws(StorageError) -> LSN {
         guard let fd = io.fd else { throw StorageError.closed }
-        let writeStart = monotonicNanos()
-        try withBytes(bytes) { raw throws(StorageError) in try FileIO.writeAll(fd, raw, path: io.segmentPath) }
-        let writeEnd = monotonicNanos()
+        let writeStart = clock.nowNanos()
+        try fileSystem.write(fd, bytes, path: io.segmentPath)
+        let writeEnd = clock.nowNanos()
         io.size += bytes.count
         var fsyncNanos: UInt64 = 0
         if durability == .fsync {
-            try FileIO.dataSync(fd, path: io.segmentPath)
-            fsyncNanos = monotonicNanos() - writeEnd
+            try fileSystem.dataSync(fd, path: io.segmentPath)
+            fsyncNanos = clock.nanosSince(writeEnd)
             io.syncedSize = io.size
         }
         let count = UInt64(bytes.count)
@@ -228,7 +352,7 @@ final class WriteAheadLog: Sendable {
         state.withLock { s in
             s.statistics.writes += 1
             s.statistics.bytesWritten += count
-            s.statistics.writeNanos += writeEnd - writeStart
+            s.statistics.writeNanos += writeEnd &- writeStart
             if synced {
                 s.statistics.fsyncs += 1
                 s.statistics.fsyncNanos += fsyncNanos
@@ -239,67 +363,36 @@ final class WriteAheadLog: Sendable {
 
     // MARK: - Checkpoint, close and crash
 
-    /// Flushes everything buffered into the current segment and starts a new segment at the end.
-    /// Called under the engine's lock (no appends run concurrently). Returns the new segment's
-    /// start LSN: every record before it is reflected in the state the caller captures.
-    func rotate() throws(StorageError) -> LSN {
-        var ready: [Waiter] = []
-        let start = try io.withLock { io throws(StorageError) -> LSN in
-            let taken = state.withLock { s -> ([UInt8], Int) in
-                var bytes: [UInt8] = []
-                swap(&bytes, &s.buffer)
-                s.bufferStartLSN += LSN(bytes.count)
-                defer { s.commitsInBuffer = 0 }
-                return (bytes, s.commitsInBuffer)
-            }
-            var end = io.segmentStartLSN + LSN(io.size)
-            if !taken.0.isEmpty { end = try writeAndSync(taken.0, io: &io) }
-            state.withLock { s in
-                s.durableLSN = end
-                s.statistics.recordFlush(commits: taken.1)
-                ready = s.waiters.filter { $0.lsn <= end }
-                s.waiters.removeAll { $0.lsn <= end }
-            }
-            try? io.fd?.close()
-            let path = directory + "/" + WriteAheadLog.segmentName(end)
-            io.fd = try FileIO.openForAppend(path)
-            try FileIO.syncDirectory(directory)
-            io.segmentPath = path
-            io.segmentStartLSN = end
-            io.size = 0
-            io.syncedSize = 0
-            return end
-        }
-        for waiter in ready { waiter.continuation.resume() }
-        return start
-    }
-
     /// Removes every segment that starts before `lsn` (they are covered by a durable checkpoint).
+    /// A failed removal fails only the caller (replay skips a leftover segment); a failed
+    /// directory sync poisons the log.
     func removeSegments(before lsn: LSN) throws(StorageError) {
         for segment in WriteAheadLog.segments(in: directory) where segment.start < lsn {
-            do { try FileManager.default.removeItem(atPath: segment.path) } catch {
-                throw FileIO.ioError(segment.path, error)
-            }
+            try fileSystem.remove(segment.path)
         }
-        try FileIO.syncDirectory(directory)
+        guard durability == .fsync else { return }
+        do throws(StorageError) { try fileSystem.syncDirectory(directory) } catch {
+            fail(error)
+            throw error
+        }
     }
 
-    /// Flushes what is buffered, stops the writer and closes the file.
+    /// Poisons the log with a failure met outside it (a checkpoint's failed write or sync): the
+    /// engine's state on disk is unknown, so every waiting and later commit fails.
+    func fail(_ error: StorageError) {
+        for waiter in poison(error) { waiter.resume(error) }
+    }
+
+    /// Flushes what is buffered, stops the writer and closes the file. Throws the failure that
+    /// poisoned the log, if one did.
     func close() throws(StorageError) {
         let alreadyClosed = state.withLock { $0.closed }
         if alreadyClosed { return }
-        while state.withLock({ !$0.buffer.isEmpty && $0.failure == nil }) {
-            // Hand the rest to the writer and wait for it, as a committer would.
-            let signal = state.withLock { s -> Bool in
-                guard s.writerIdle else { return false }
-                s.writerIdle = false
-                return true
-            }
-            if signal { wake.signal() }
-            usleep(100)
-        }
+        var flushFailure: StorageError?
+        do throws(StorageError) { try waitDurableBlocking(insertLSN) } catch { flushFailure = error }
+        let failure = flushFailure ?? self.failure
         shutDown(losingUnsyncedWrites: false)
-        if let failure = state.withLock({ $0.failure }), failure != .closed { throw failure }
+        if let failure, failure != .closed { throw failure }
     }
 
     /// Simulates a crash: the buffer is dropped, waiters fail with `.closed`, and (to simulate a
@@ -323,14 +416,14 @@ final class WriteAheadLog: Sendable {
             if wasClosed { return true }
             if let fd = io.fd {
                 if losingUnsyncedWrites, io.syncedSize < io.size {
-                    _ = try? fd.resize(to: Int64(io.syncedSize))
+                    try? fileSystem.resize(fd, to: io.syncedSize, path: io.segmentPath)
                 }
-                try? fd.close()
+                fileSystem.close(fd)
                 io.fd = nil
             }
             return false
         }
-        for waiter in failed { waiter.continuation.resume(throwing: StorageError.closed) }
+        for waiter in failed { waiter.resume(.closed) }
         if !wasClosed {
             wake.signal()
             exited.wait()
@@ -368,16 +461,16 @@ final class WriteAheadLog: Sendable {
     /// Reads every valid record from `redoLSN` on. At the first invalid record (incomplete frame,
     /// CRC mismatch) the segment is truncated there and later segments are removed: a torn tail is
     /// the normal result of a crash during `write`, and nothing after it was acknowledged.
-    static func scan(directory: String, from redoLSN: LSN) throws(StorageError) -> Scan {
+    static func scan(
+        directory: String, from redoLSN: LSN, fileSystem: any StorageFileSystem
+    ) throws(StorageError) -> Scan {
         let files = segments(in: directory)
         var scan = Scan(segmentStart: redoLSN, endLSN: redoLSN)
         var stopped = false
         for file in files {
             if stopped {
                 scan.truncatedBytes += (try? FileIO.readAll(file.path).count) ?? 0
-                do { try FileManager.default.removeItem(atPath: file.path) } catch {
-                    throw FileIO.ioError(file.path, error)
-                }
+                try fileSystem.remove(file.path)
                 continue
             }
             let bytes = try FileIO.readAll(file.path)
@@ -393,12 +486,28 @@ final class WriteAheadLog: Sendable {
             scan.endLSN = file.start + LSN(offset)
             if offset < bytes.count {
                 scan.truncatedBytes += bytes.count - offset
-                try FileIO.truncate(file.path, to: offset)
+                try fileSystem.truncate(file.path, to: offset)
                 stopped = true
             }
         }
-        if !files.isEmpty { try FileIO.syncDirectory(directory) }
+        if !files.isEmpty { try fileSystem.syncDirectory(directory) }
         return scan
+    }
+}
+
+/// A thread blocked until the WAL is durable up to some LSN (or failed).
+final class BlockingWait: Sendable {
+    private let semaphore = DispatchSemaphore(value: 0)
+    private let outcome = Mutex<StorageError?>(nil)
+
+    func finish(_ failure: StorageError?) {
+        outcome.withLock { $0 = failure }
+        semaphore.signal()
+    }
+
+    func result() -> StorageError? {
+        semaphore.wait()
+        return outcome.withLock { $0 }
     }
 }
 

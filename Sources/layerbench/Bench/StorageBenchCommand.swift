@@ -11,6 +11,13 @@ import Storage
 /// latency), N committers share one `fdatasync` per group, so TPS should grow with N until the
 /// CPU (two mutex round trips and a few dictionary operations per row, ~2-5 us) or the fsync
 /// bandwidth binds. Network: none. Memory: one version per write, pruned on the next write.
+///
+/// Other modes: `checkpoint-stall` (the worst commit latency while checkpoints run back to back,
+/// against the same run without them: a fuzzy checkpoint holds the lock for one heap shard at a
+/// time, ~rows/4096, so the stall should be a few ms at 10M rows, not the whole heap's
+/// encoding); `load` (bulk load time: ~150 ns per row under the lock, one WAL record per 16 Ki
+/// rows, so ~1.5 s per 10M rows of CPU plus allocation); `memory` (jemalloc bytes per account
+/// and bytes retained per committed transfer with a ledger row, after background vacuum).
 struct StorageBenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "storage", abstract: "Benchmark L0: MVCC + WAL group commit with concurrent committers.")
@@ -33,6 +40,15 @@ struct StorageBenchCommand: AsyncParsableCommand {
     @Option(help: "Seed of the account choice.")
     var seed: UInt64 = 1
 
+    @Option(help: "What to measure: throughput, checkpoint-stall, load or memory.")
+    var mode: String = "throughput"
+
+    @Option(help: "Transfers (each with a ledger row) for --mode memory.")
+    var transfers: Int = 200_000
+
+    @Option(help: "MiB of WAL between automatic checkpoints for --mode checkpoint-stall.")
+    var checkpointMebibytes: UInt64 = 8
+
     func validate() throws {
         guard Durability(rawValue: durability) != nil else {
             throw ValidationError("--durability must be fsync or none, not '\(durability)'")
@@ -41,6 +57,9 @@ struct StorageBenchCommand: AsyncParsableCommand {
             throw ValidationError("--committers must be positive integers separated by commas, not '\(committers)'")
         }
         guard accounts >= 2, seconds > 0 else { throw ValidationError("--accounts must be >= 2 and --seconds > 0") }
+        guard ["throughput", "checkpoint-stall", "load", "memory"].contains(mode) else {
+            throw ValidationError("--mode must be throughput, checkpoint-stall, load or memory, not '\(mode)'")
+        }
     }
 
     private func parsedCommitters() -> [Int]? {
@@ -51,10 +70,25 @@ struct StorageBenchCommand: AsyncParsableCommand {
 
     func run() async throws {
         let counts = parsedCommitters() ?? [1]
-        let mode = Durability(rawValue: durability) ?? .fsync
+        let durabilityMode = Durability(rawValue: durability) ?? .fsync
         let root = directory + "/layerbench-storage-\(ProcessInfo.processInfo.processIdentifier)"
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: root) }
+        switch mode {
+        case "checkpoint-stall":
+            try await StorageBenchmark.checkpointStall(
+                directory: root, committers: counts[0], seconds: seconds, accounts: accounts,
+                durability: durabilityMode,
+                seed: seed, checkpointWALBytes: checkpointMebibytes << 20)
+            return
+        case "load":
+            try await StorageBenchmark.load(directory: root, accounts: accounts, durability: durabilityMode)
+            return
+        case "memory":
+            try await StorageBenchmark.memory(directory: root, accounts: accounts, transfers: transfers, seed: seed)
+            return
+        default: break
+        }
 
         let fsyncRate = try FsyncProbe.measure(directory: root, seconds: 2)
         print("fdatasync reference: \(Int(fsyncRate)) ops/s (8 KiB write + fdatasync, same file system)")
@@ -63,7 +97,7 @@ struct StorageBenchCommand: AsyncParsableCommand {
         for count in counts {
             let result = try await StorageBenchmark.run(
                 directory: root + "/c\(count)", committers: count, seconds: seconds, accounts: accounts,
-                durability: mode, seed: seed)
+                durability: durabilityMode, seed: seed)
             let speedup = single.map { result.tps / $0 } ?? 1
             if single == nil { single = result.tps }
             print(
@@ -87,6 +121,8 @@ struct StorageBenchmarkResult {
     var p50Millis: Double
     var p99Millis: Double
     var conflicts: Int
+    var p999Millis: Double = 0
+    var maxMillis: Double = 0
 }
 
 /// Runs transfers against a fresh storage engine.
@@ -96,15 +132,21 @@ enum StorageBenchmark {
     ) async throws -> StorageBenchmarkResult {
         let engine = try StorageEngine(directory: directory, options: StorageOptions(durability: durability))
         let payload = [UInt8](repeating: 7, count: 32)
-        let loader = try engine.begin()
-        for key in 0..<UInt64(accounts) {
-            try engine.write(key, Row(balance: 1_000, payload: payload), for: loader, snapshot: nil)
-        }
-        try await engine.commit(loader)
+        try await engine.bulkLoad(keys: 0..<UInt64(accounts), row: Row(balance: 1_000, payload: payload))
+        let outcome = try await drive(
+            engine, committers: committers, seconds: seconds, accounts: accounts, payload: payload, seed: seed)
+        try engine.close()
+        return outcome
+    }
+
+    /// Runs `committers` transfer loops against a loaded engine for `seconds`.
+    static func drive(
+        _ engine: StorageEngine, committers: Int, seconds: Double, accounts: Int, payload: [UInt8], seed: UInt64
+    ) async throws -> StorageBenchmarkResult {
         let before = engine.statistics()
-        let clock = ContinuousClock()
-        let start = clock.now
-        let deadline = start + .milliseconds(Int(seconds * 1000))
+        let clock = SystemClock.shared
+        let start = clock.nowNanos()
+        let deadline = start + UInt64(seconds * 1e9)
         let outcomes = try await withThrowingTaskGroup(of: (Int, Int, Histogram<UInt64>).self) { group in
             for client in 0..<committers {
                 group.addTask {
@@ -112,13 +154,13 @@ enum StorageBenchmark {
                     var histogram = Histogram<UInt64>(numberOfSignificantValueDigits: .three)
                     var done = 0
                     var conflicts = 0
-                    while clock.now < deadline {
+                    while clock.nowNanos() < deadline {
                         let from = random.next() % UInt64(accounts)
                         var to = random.next() % UInt64(accounts - 1)
                         if to >= from { to += 1 }
-                        let began = clock.now
+                        let began = clock.nowNanos()
                         if try await transfer(engine, from: from, to: to, amount: 1, payload: payload) {
-                            histogram.record(UInt64((clock.now - began).seconds * 1e6))
+                            histogram.record(clock.nanosSince(began) / 1_000)
                             done += 1
                         } else {
                             conflicts += 1
@@ -135,9 +177,8 @@ enum StorageBenchmark {
             }
             return total
         }
-        let elapsed = (clock.now - start).seconds
+        let elapsed = Double(clock.nanosSince(start)) / 1e9
         let after = engine.statistics()
-        try engine.close()
         let fsyncs = after.wal.fsyncs - before.wal.fsyncs
         let flushes = after.wal.commitFlushes - before.wal.commitFlushes
         let flushed = after.wal.commitsFlushed - before.wal.commitsFlushed
@@ -145,7 +186,8 @@ enum StorageBenchmark {
             transfers: outcomes.0, tps: Double(outcomes.0) / elapsed, fsyncs: fsyncs,
             commitsPerFsync: flushes == 0 ? 0 : Double(flushed) / Double(flushes),
             p50Millis: Double(outcomes.2.valueAtPercentile(50)) / 1000,
-            p99Millis: Double(outcomes.2.valueAtPercentile(99)) / 1000, conflicts: outcomes.1)
+            p99Millis: Double(outcomes.2.valueAtPercentile(99)) / 1000, conflicts: outcomes.1,
+            p999Millis: Double(outcomes.2.valueAtPercentile(99.9)) / 1000, maxMillis: Double(outcomes.2.max) / 1000)
     }
 
     /// One transfer: returns false (after aborting) if a row lock or first-updater-wins refused it.
