@@ -1,3 +1,4 @@
+import Dispatch
 import Storage
 import Synchronization
 
@@ -101,16 +102,18 @@ package struct RaftNodeStatistics: Sendable, Equatable {
     package var acknowledgedLost: UInt64 = 0
 }
 
-/// One replica of a Raft group: the shell around the pure core (`Raft`). It ticks the core on its clock,
-/// steps it with the messages the router delivers, takes proposals from clients, and carries out each
-/// `RaftReady` in order: send the messages that may leave before the write (a leader's appends: its fsync
-/// runs in parallel with its followers'), persist the entries and hard state with one fsync
-/// (`RaftLogStore.append`), send the rest (votes and acknowledgements promise durability), restore a
-/// snapshot and apply committed entries to the state machine, then `advance`.
+/// One replica of a Raft group: the shell around the pure core (`Raft`). Its inputs (ticks on its clock,
+/// messages the router delivers, client proposals, commands) go into an inbox that one loop drains in
+/// order; for each `RaftReady` the loop sends the messages that may leave before the write (a leader's
+/// appends: its fsync runs in parallel with its followers'), persists the entries and hard state with one
+/// fsync (`RaftLogStore.append`, on the node's own I/O queue, off the cooperative pool), sends the rest
+/// (votes and acknowledgements promise durability), restores a snapshot and applies committed entries to
+/// the state machine, then calls `advance`.
 ///
-/// Proposals are batched: every proposal that arrives before the node's next ready pass goes into one
-/// append batch (one fsync). A proposal returns once its entry is applied here (sync replication) or
-/// persisted here (async), and fails with `notLeader` (naming the leader) on a follower.
+/// Group commit: inputs arriving while a write is in flight wait in the inbox, so every proposal that
+/// arrives meanwhile shares the next append batch (one fsync). A proposal returns once its entry is
+/// applied here (sync replication) or persisted here (async), and fails with `notLeader` (naming the
+/// leader) on a follower.
 ///
 /// Fail-stop: when the log fails, the node stops; pending and later proposals fail with `logFailed`, and
 /// the replica must be restarted from its log (`RaftLogStore`) as a new `RaftNode`.
@@ -125,17 +128,32 @@ package actor RaftNode {
     private let peers: [RaftNodeID: NodeAddress]
     private let stateMachine: any RaftStateMachine
     private let clock: any EngineClock
+    /// Where the log's blocking writes and fsyncs run.
+    private let io: DispatchQueue
+
+    private enum Input {
+        case message(RaftMessage)
+        case tick
+        case propose([UInt8], RaftPromise<UInt64>)
+        case campaign
+        case transfer(RaftNodeID, RaftPromise<Void>)
+        case compact(RaftPromise<RaftSnapshot>)
+    }
 
     private struct Pending {
         let term: UInt64
-        let promise: ProposalPromise
+        let promise: RaftPromise<UInt64>
     }
 
+    private var inbox: [Input] = []
+    /// The loop draining the inbox is scheduled or running.
+    private var draining = false
+    /// 1 while the loop is scheduled or running (readable without the actor: tests wait for quiescence).
+    private let busy = Atomic<Int>(0)
     /// Proposals waiting for their entry to commit (sync) or persist (async), by index.
     private var pending: [UInt64: Pending] = [:]
     /// Entries acknowledged under async replication and not yet seen applied, by index: their term.
     private var acknowledgedUnapplied: [UInt64: UInt64] = [:]
-    private var readyPassScheduled = false
     private var failure: RaftNodeError?
     private var counters = RaftNodeStatistics()
     private var knownLeader: RaftNodeID = 0
@@ -157,6 +175,7 @@ package actor RaftNode {
         self.transport = transport
         self.stateMachine = stateMachine
         self.clock = clock
+        io = DispatchQueue(label: "raft-log-\(config.id)")
         let persisted = store.loaded
         if persisted.snapshot.index > 0 { stateMachine.restore(persisted.snapshot) }
         raft = Raft(config: config, persisted: persisted, applied: persisted.snapshot.index)
@@ -184,6 +203,9 @@ package actor RaftNode {
     /// The entry at `index` in this replica's log (nil when compacted or absent).
     package func entry(at index: UInt64) -> RaftEntry? { raft.entry(at: index) }
 
+    /// Nothing is queued, being written or applied (tests driving a `ManualClock` wait for this).
+    package nonisolated var isIdle: Bool { busy.load(ordering: .acquiring) == 0 }
+
     // MARK: - Inputs
 
     /// Ticks the core every `options.tickNanos` on the clock until the task is cancelled or the node stops.
@@ -193,96 +215,138 @@ package actor RaftNode {
             do { try await clock.sleep(untilNanos: next) } catch { return }
             guard failure == nil else { return }
             next &+= options.tickNanos
-            raft.tick()
-            processReady()
+            submit(.tick)
         }
     }
 
-    /// One tick now (tests and hosts with their own timer).
-    package func tick() {
-        guard failure == nil else { return }
-        raft.tick()
-        processReady()
-    }
+    /// One tick now (for hosts with their own timer).
+    package func tick() { submit(.tick) }
 
-    /// A message from another replica (the router calls this as the network delivers it).
+    /// A message from another replica (the router calls this as the network delivers it). Returns at once:
+    /// the message waits in the inbox while an earlier write is in flight.
     package func receive(_ message: RaftMessage) {
-        guard failure == nil else { return }
         counters.messagesReceived += 1
         counters.bytesReceived += UInt64(message.byteSize)
-        raft.step(message)
-        processReady()
+        submit(.message(message))
     }
 
     /// Replicates `data`; returns its log index once it is committed and applied here (sync replication)
-    /// or persisted here (async). On a follower it fails at once with `notLeader`, naming the leader.
+    /// or persisted here (async). On a follower it fails with `notLeader`, naming the leader.
     @discardableResult
     package func propose(_ data: [UInt8]) async throws(RaftNodeError) -> UInt64 {
         if let failure { throw failure }
-        let index: UInt64
-        do {
-            index = try raft.propose(data)
-        } catch {
-            if case .notLeader(let leader) = error {
-                throw .notLeader(leader: leader, address: leader.flatMap { peers[$0] })
-            }
-            throw .refused(error)
-        }
-        let promise = ProposalPromise()
-        pending[index] = Pending(term: raft.term, promise: promise)
-        scheduleReadyPass()
+        let promise = RaftPromise<UInt64>()
+        submit(.propose(data, promise))
         return try await promise.value.get()
     }
 
     /// Starts an election now.
-    package func campaign() {
-        guard failure == nil else { return }
-        raft.campaign()
-        processReady()
-    }
+    package func campaign() { submit(.campaign) }
 
-    /// Hands leadership to `target`.
-    package func transferLeadership(to target: RaftNodeID) throws(RaftNodeError) {
+    /// Hands leadership to `target`; returns once the core has started the transfer.
+    package func transferLeadership(to target: RaftNodeID) async throws(RaftNodeError) {
         if let failure { throw failure }
-        do { try raft.transferLeadership(to: target) } catch { throw .refused(error) }
-        processReady()
+        let promise = RaftPromise<Void>()
+        submit(.transfer(target, promise))
+        try await promise.value.get()
     }
 
-    /// Compacts the log through the applied index into a snapshot of the state machine; returns it.
+    /// Compacts the log through the applied index into a snapshot of the state machine; returns it once
+    /// the log's compaction is durable.
     @discardableResult
-    package func compactLog() throws(RaftNodeError) -> RaftSnapshot {
+    package func compactLog() async throws(RaftNodeError) -> RaftSnapshot {
         if let failure { throw failure }
-        processReady()
-        let snapshot = raft.compact(through: raft.appliedIndex, data: stateMachine.snapshotData())
-        do {
-            try store.compact(to: snapshot)
-        } catch {
-            fail(.logFailed(error))
-            throw .logFailed(error)
-        }
-        return snapshot
+        let promise = RaftPromise<RaftSnapshot>()
+        submit(.compact(promise))
+        return try await promise.value.get()
     }
 
     /// Stops the node (a crash, as far as the group can tell): pending proposals fail with `stopped`, the
-    /// log is closed, and every later call fails. What the log holds is what a restart finds.
+    /// log is closed (a write in flight finishes or fails first), and every later call fails. What the log
+    /// holds is what a restart finds.
     package func stop() {
         fail(.stopped)
         store.close()
     }
 
-    // MARK: - The ready loop
+    // MARK: - The loop
 
-    /// Proposals arriving before the pass runs share its append batch (and its fsync).
-    private func scheduleReadyPass() {
-        guard !readyPassScheduled else { return }
-        readyPassScheduled = true
-        Task {
-            self.readyPassScheduled = false
-            self.processReady()
+    private func submit(_ input: Input) {
+        if let failure {
+            Self.reject(input, failure)
+            return
+        }
+        inbox.append(input)
+        guard !draining else { return }
+        draining = true
+        busy.store(1, ordering: .releasing)
+        Task { await self.drain() }
+    }
+
+    private func drain() async {
+        while failure == nil {
+            let inputs = inbox
+            inbox = []
+            for (position, input) in inputs.enumerated() {
+                if case .compact(let promise) = input {
+                    // Compaction writes outside any Ready: first finish the Readies the inputs before it made.
+                    await processReadies()
+                    await compact(promise)
+                    inbox.insert(contentsOf: inputs[(position + 1)...], at: 0)
+                    break
+                }
+                handle(input)
+            }
+            await processReadies()
+            if inbox.isEmpty { break }
+        }
+        for input in inbox { Self.reject(input, failure ?? .stopped) }
+        inbox = []
+        draining = false
+        busy.store(0, ordering: .releasing)
+    }
+
+    private func handle(_ input: Input) {
+        switch input {
+        case .message(let message):
+            raft.step(message)
+        case .tick:
+            raft.tick()
+        case .campaign:
+            raft.campaign()
+        case .propose(let data, let promise):
+            do {
+                let index = try raft.propose(data)
+                pending[index] = Pending(term: raft.term, promise: promise)
+            } catch {
+                if case .notLeader(let leader) = error {
+                    promise.resolve(.failure(.notLeader(leader: leader, address: leader.flatMap { peers[$0] })))
+                } else {
+                    promise.resolve(.failure(.refused(error)))
+                }
+            }
+        case .transfer(let target, let promise):
+            do {
+                try raft.transferLeadership(to: target)
+                promise.resolve(.success(()))
+            } catch {
+                promise.resolve(.failure(.refused(error)))
+            }
+        case .compact:
+            preconditionFailure("compaction is handled by the loop")
         }
     }
 
-    private func processReady() {
+    private static func reject(_ input: Input, _ error: RaftNodeError) {
+        switch input {
+        case .propose(_, let promise): promise.resolve(.failure(error))
+        case .transfer(_, let promise): promise.resolve(.failure(error))
+        case .compact(let promise): promise.resolve(.failure(error))
+        case .message, .tick, .campaign: break
+        }
+    }
+
+    private func processReadies() async {
         while failure == nil && raft.hasReady {
             let ready = raft.ready()
             if let soft = ready.softState, soft.leader != 0, soft.leader != knownLeader {
@@ -291,10 +355,10 @@ package actor RaftNode {
             }
             // 1. A leader's appends go out now: its fsync runs in parallel with its followers'.
             for message in ready.messages where message.maySendBeforePersisting { send(message) }
-            // 2. One write and (when the ready asks) one fsync.
-            do {
-                try store.append(ready)
-            } catch {
+            // 2. One write and (when the ready asks) one fsync, off the cooperative pool.
+            let written = await onLogQueue { [store] () throws(RaftLogStoreError) in _ = try store.append(ready) }
+            guard failure == nil else { return }
+            if case .failure(let error) = written {
                 fail(.logFailed(error))
                 return
             }
@@ -305,6 +369,39 @@ package actor RaftNode {
             if let snapshot = ready.snapshot { restore(snapshot) }
             for entry in ready.committedEntries { apply(entry) }
             raft.advance(ready)
+        }
+    }
+
+    private func compact(_ promise: RaftPromise<RaftSnapshot>) async {
+        guard failure == nil else {
+            promise.resolve(.failure(failure ?? .stopped))
+            return
+        }
+        let snapshot = raft.compact(through: raft.appliedIndex, data: stateMachine.snapshotData())
+        let written = await onLogQueue { [store] () throws(RaftLogStoreError) in try store.compact(to: snapshot) }
+        if let failure {
+            promise.resolve(.failure(failure))
+        } else if case .failure(let error) = written {
+            fail(.logFailed(error))
+            promise.resolve(.failure(.logFailed(error)))
+        } else {
+            promise.resolve(.success(snapshot))
+        }
+    }
+
+    /// Runs blocking log I/O on the node's queue and waits for it without holding a pool thread.
+    private func onLogQueue(
+        _ body: @escaping @Sendable () throws(RaftLogStoreError) -> Void
+    ) async -> Result<Void, RaftLogStoreError> {
+        await withCheckedContinuation { continuation in
+            io.async {
+                do throws(RaftLogStoreError) {
+                    try body()
+                    continuation.resume(returning: .success(()))
+                } catch {
+                    continuation.resume(returning: .failure(error))
+                }
+            }
         }
     }
 
@@ -354,21 +451,24 @@ package actor RaftNode {
         if failure == nil { failure = error }
         let waiting = pending
         pending = [:]
-        for (_, p) in waiting { p.promise.resolve(.failure(error)) }
+        for (_, p) in waiting { p.promise.resolve(.failure(failure ?? error)) }
+        let queued = inbox
+        inbox = []
+        for input in queued { Self.reject(input, failure ?? error) }
     }
 }
 
-/// A proposal's outcome, set once; the client may start waiting before or after it is set.
-final class ProposalPromise: Sendable {
+/// An outcome set once; the waiter may start waiting before or after it is set.
+final class RaftPromise<Value: Sendable>: Sendable {
     private enum State {
-        case waiting(CheckedContinuation<Result<UInt64, RaftNodeError>, Never>?)
-        case done(Result<UInt64, RaftNodeError>)
+        case waiting(CheckedContinuation<Result<Value, RaftNodeError>, Never>?)
+        case done(Result<Value, RaftNodeError>)
     }
 
     private let state = Mutex(State.waiting(nil))
 
-    func resolve(_ result: Result<UInt64, RaftNodeError>) {
-        let continuation = state.withLock { s -> CheckedContinuation<Result<UInt64, RaftNodeError>, Never>? in
+    func resolve(_ result: Result<Value, RaftNodeError>) {
+        let continuation = state.withLock { s -> CheckedContinuation<Result<Value, RaftNodeError>, Never>? in
             guard case .waiting(let continuation) = s else { return nil }
             s = .done(result)
             return continuation
@@ -376,10 +476,10 @@ final class ProposalPromise: Sendable {
         continuation?.resume(returning: result)
     }
 
-    var value: Result<UInt64, RaftNodeError> {
+    var value: Result<Value, RaftNodeError> {
         get async {
             await withCheckedContinuation { continuation in
-                let done = state.withLock { s -> Result<UInt64, RaftNodeError>? in
+                let done = state.withLock { s -> Result<Value, RaftNodeError>? in
                     if case .done(let result) = s { return result }
                     s = .waiting(continuation)
                     return nil

@@ -134,13 +134,14 @@ final class RaftNodeGroup {
         directory.remove()
     }
 
-    /// Waits until the network loop and every running node's timer wait on the clock.
+    /// Waits until the network loop and every running node's timer wait on the clock, and no node has
+    /// inputs queued or a write in flight.
     func settle() async {
         var quiet = 0
         for _ in 0..<50_000 {
             let ticking = tasks.keys.filter { loopEnded[$0]?.value == nil }.count
             let expected = ticking + (transport.nextDeadline != nil ? 1 : 0)
-            if transport.isWaiting && clock.sleeperCount >= expected {
+            if transport.isWaiting && clock.sleeperCount >= expected && nodes.values.allSatisfy(\.isIdle) {
                 quiet += 1
                 if quiet >= 3 { return }
             } else {

@@ -11,10 +11,12 @@ struct RaftNodeTests {
     /// The (index, term, data) of what a replica applied, for comparisons across replicas.
     static func history(_ machine: RecordingStateMachine?) -> [RaftEntry] { machine?.applied ?? [] }
 
-    @Test("a 3-node group elects one leader and applies proposals on every replica in the same order")
-    func electAndReplicate() async throws {
-        let group = try RaftNodeGroup(seed: 11)
-        let leader = try #require(await group.waitForLeader(), "no leader elected (seed 11)")
+    @Test(
+        "a 3-node group elects one leader and applies proposals on every replica in the same order",
+        arguments: [11, 111, 211] as [UInt64])
+    func electAndReplicate(seed: UInt64) async throws {
+        let group = try RaftNodeGroup(seed: seed)
+        let leader = try #require(await group.waitForLeader(), "no leader elected (seed \(seed))")
         // Sequential proposals, then twenty at once.
         var acknowledged: [UInt64: String] = [:]
         for k in 0..<5 {
@@ -56,9 +58,11 @@ struct RaftNodeTests {
         await group.shutdown()
     }
 
-    @Test("the leader's fsyncs equal its append batches, and no entry is written (or synced) twice")
-    func oneFsyncPerAppendBatch() async throws {
-        let group = try RaftNodeGroup(seed: 13)
+    @Test(
+        "the leader's fsyncs equal its append batches, and no entry is written (or synced) twice",
+        arguments: [13, 113, 213] as [UInt64])
+    func oneFsyncPerAppendBatch(seed: UInt64) async throws {
+        let group = try RaftNodeGroup(seed: seed)
         let leader = try #require(await group.waitForLeader())
         let outcomes = (0..<30).map { group.startProposal(leader, "p\($0)") }
         #expect(await group.run { outcomes.allSatisfy { $0.value != nil } })
@@ -88,9 +92,11 @@ struct RaftNodeTests {
         await group.shutdown()
     }
 
-    @Test("a node restarted from its log (a torn tail cut off) keeps everything it acknowledged")
-    func restartKeepsAcknowledged() async throws {
-        let group = try RaftNodeGroup(seed: 14)
+    @Test(
+        "a node restarted from its log (a torn tail cut off) keeps everything it acknowledged",
+        arguments: [14, 114, 214] as [UInt64])
+    func restartKeepsAcknowledged(seed: UInt64) async throws {
+        let group = try RaftNodeGroup(seed: seed)
         let leader = try #require(await group.waitForLeader())
         var acknowledged: [UInt64: String] = [:]
         for k in 0..<10 {
@@ -134,9 +140,11 @@ struct RaftNodeTests {
         await group.shutdown()
     }
 
-    @Test("an injected fsync failure stops the leader: its proposal fails, nothing is acknowledged after it")
-    func fsyncFailureStopsTheNode() async throws {
-        let group = try RaftNodeGroup(seed: 15)
+    @Test(
+        "an injected fsync failure stops the leader: its proposal fails, nothing is acknowledged after it",
+        arguments: [15, 115, 215] as [UInt64])
+    func fsyncFailureStopsTheNode(seed: UInt64) async throws {
+        let group = try RaftNodeGroup(seed: seed)
         let leader = try #require(await group.waitForLeader())
         var acknowledged: [UInt64: String] = [:]
         for k in 0..<3 {
@@ -198,9 +206,11 @@ struct RaftNodeTests {
         return group.startProposal(leader, "isolated")
     }
 
-    @Test("async replication acknowledges after the leader's fsync alone; losing that leader loses the entry")
-    func asyncLossOnLeaderCrash() async throws {
-        let group = try RaftNodeGroup(replication: .async, seed: 16)
+    @Test(
+        "async replication acknowledges after the leader's fsync alone; losing that leader loses the entry",
+        arguments: [16, 116, 216] as [UInt64])
+    func asyncLossOnLeaderCrash(seed: UInt64) async throws {
+        let group = try RaftNodeGroup(replication: .async, seed: seed)
         let leader = try #require(await group.waitForLeader())
         var acknowledged: [UInt64: String] = [:]
         let first = try #require(await group.propose(leader, "replicated"))
@@ -236,9 +246,11 @@ struct RaftNodeTests {
         await group.shutdown()
     }
 
-    @Test("async replication: a deposed leader that survives counts the acknowledged entry it loses")
-    func asyncLossCountedByTheDeposedLeader() async throws {
-        let group = try RaftNodeGroup(replication: .async, seed: 17)
+    @Test(
+        "async replication: a deposed leader that survives counts the acknowledged entry it loses",
+        arguments: [17, 117, 217] as [UInt64])
+    func asyncLossCountedByTheDeposedLeader(seed: UInt64) async throws {
+        let group = try RaftNodeGroup(replication: .async, seed: seed)
         let leader = try #require(await group.waitForLeader())
         let isolated = try await Self.proposeToIsolatedLeader(group, leader)
         #expect(await group.run { isolated.value != nil })
