@@ -31,8 +31,8 @@ package struct RaftLogStoreStatistics: Sendable, Equatable {
     package var fsyncs: UInt64 = 0
     /// `fsync` calls on the directory (segment creation, compaction renames).
     package var directorySyncs: UInt64 = 0
-    /// `RaftReady`s written without an fsync (a commit index alone).
-    package var lazyWrites: UInt64 = 0
+    /// `RaftReady`s carrying a commit index alone: kept in memory and written with the next synced batch.
+    package var deferredHardStates: UInt64 = 0
     package var bytesWritten: UInt64 = 0
     /// Entries written by appends (each entry of a `RaftReady` once; compaction rewrites are not counted).
     package var entriesWritten: UInt64 = 0
@@ -78,6 +78,8 @@ package final class RaftLogStore: Sendable {
         var fd: Int32
         var size: Int
         var failure: StorageError?
+        /// A hard-state record (a commit index alone) waiting for the next synced batch.
+        var deferred: [UInt8] = []
         var closed = false
         var statistics = RaftLogStoreStatistics()
     }
@@ -142,8 +144,11 @@ package final class RaftLogStore: Sendable {
 
     // MARK: - Writing
 
-    /// Writes the durable part of `ready` (its snapshot, entries and hard state) with one `write`, and
-    /// syncs it with one `fdatasync` when `ready.mustSync`. Returns whether it synced. When this returns,
+    /// Writes the durable part of `ready` (its snapshot, entries and hard state) with one `write` and one
+    /// `fdatasync` when `ready.mustSync`; returns whether it wrote. A ready without `mustSync` carries a
+    /// commit index alone: it is kept in memory and written ahead of the next synced batch (after a crash
+    /// the commit index may read lower, which is safe, see `RaftReady.mustSync`), so every byte written is
+    /// followed by its fsync and a torn write can only be the tail of the last segment. When this returns,
     /// what `ready` asked to persist is durable; when it throws, the store is poisoned.
     @discardableResult
     package func append(_ ready: RaftReady) throws(RaftLogStoreError) -> Bool {
@@ -153,23 +158,26 @@ package final class RaftLogStore: Sendable {
         if let hard = ready.hardState { RaftLogRecord.hardState(hard).encode(into: &buffer) }
         return try state.withLock { s throws(RaftLogStoreError) -> Bool in
             try Self.checkUsable(s)
-            if buffer.isEmpty && !ready.mustSync { return false }
+            guard ready.mustSync else {
+                precondition(ready.entries.isEmpty && ready.snapshot == nil, "entries and snapshots are synced")
+                if !buffer.isEmpty {
+                    s.deferred = buffer
+                    s.persistent.persist(ready)
+                    s.statistics.deferredHardStates += 1
+                }
+                return false
+            }
+            buffer = s.deferred + buffer
             do throws(StorageError) {
                 if s.size > 0 && s.size + buffer.count > segmentBytes { try startSegment(&s) }
-                if !buffer.isEmpty {
-                    try withBytes(buffer) { (raw) throws(StorageError) in
-                        try fileSystem.write(s.fd, raw, path: Self.segmentPath(directory, s.sequence))
-                    }
-                    s.size += buffer.count
-                    s.statistics.bytesWritten += UInt64(buffer.count)
-                }
+                let path = Self.segmentPath(directory, s.sequence)
+                try withBytes(buffer) { (raw) throws(StorageError) in try fileSystem.write(s.fd, raw, path: path) }
+                s.size += buffer.count
+                s.statistics.bytesWritten += UInt64(buffer.count)
+                s.deferred = []
                 s.persistent.persist(ready)
                 s.statistics.entriesWritten += UInt64(ready.entries.count)
-                guard ready.mustSync else {
-                    s.statistics.lazyWrites += 1
-                    return false
-                }
-                try fileSystem.dataSync(s.fd, path: Self.segmentPath(directory, s.sequence))
+                try fileSystem.dataSync(s.fd, path: path)
                 s.statistics.fsyncs += 1
                 s.statistics.appendBatches += 1
                 return true
@@ -224,6 +232,7 @@ package final class RaftLogStore: Sendable {
             }
             s.sequence = sequence
             s.size = buffer.count
+            s.deferred = []
             s.persistent = compacted
             s.statistics.bytesWritten += UInt64(buffer.count)
             s.statistics.compactions += 1

@@ -80,7 +80,7 @@ struct RaftLogStoreTests {
             #expect(store.persistentState == expected)
             #expect(store.statistics.appendBatches == 3)
             #expect(store.statistics.fsyncs == 3)
-            #expect(store.statistics.lazyWrites == 1)
+            #expect(store.statistics.deferredHardStates == 1)
             store.close()
         }
         let reopened = try RaftLogStore(directory: dir.path)
@@ -118,6 +118,34 @@ struct RaftLogStoreTests {
         #expect(store.statistics.appendBatches == 10)
         #expect(store.statistics.entriesWritten == 50)
         store.close()
+    }
+
+    @Test("a commit index alone is written with the next synced batch, and only lost (safely lower) before it")
+    func deferredCommitIndex() throws {
+        let dir = try TemporaryDirectory("raftlog-deferred")
+        defer { dir.remove() }
+        let fileSystem = FaultInjectingFileSystem()
+        let store = try RaftLogStore(directory: dir.path, fileSystem: fileSystem, segmentBytes: 120)
+        let writesBefore = fileSystem.calls(.write)
+        try store.append(Self.ready(entries: Self.entries(1...3, term: 1), hardState: RaftHardState(term: 1, vote: 1)))
+        #expect(try !store.append(Self.ready(hardState: RaftHardState(term: 1, vote: 1, commit: 2), mustSync: false)))
+        #expect(fileSystem.calls(.write) - writesBefore == 1)
+        #expect(store.persistentState.hardState.commit == 2)
+        store.close()
+        // Not yet on disk: the restarted replica reads an older (lower) commit index.
+        let first = try RaftLogStore(directory: dir.path, fileSystem: fileSystem, segmentBytes: 120)
+        #expect(first.loaded.hardState.commit == 0)
+        #expect(first.loaded.lastIndex == 3)
+        try first.append(Self.ready(hardState: RaftHardState(term: 1, vote: 1, commit: 3), mustSync: false))
+        // The next synced batch (in a new segment: this one is full) carries it.
+        try first.append(Self.ready(entries: Self.entries(4...4, term: 1)))
+        #expect(first.segmentPaths.count == 2)
+        #expect(first.statistics.fsyncs == 1)
+        first.close()
+        let second = try RaftLogStore(directory: dir.path)
+        #expect(second.loaded.hardState == RaftHardState(term: 1, vote: 1, commit: 3))
+        #expect(second.loaded.lastIndex == 4)
+        second.close()
     }
 
     @Test("a torn tail is cut at load; every synced record is kept and appending continues after it")
