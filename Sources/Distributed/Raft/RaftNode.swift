@@ -231,7 +231,9 @@ package actor RaftNode {
     }
 
     /// Replicates `data`; returns its log index once it is committed and applied here (sync replication)
-    /// or persisted here (async). On a follower it fails with `notLeader`, naming the leader.
+    /// or persisted here (async). On a follower it fails with `notLeader`, naming the leader. A proposal
+    /// whose leader is deposed meanwhile waits until this replica applies its index (then it succeeds, or
+    /// fails with `superseded` when another leader's entry took the index) or the node stops.
     @discardableResult
     package func propose(_ data: [UInt8]) async throws(RaftNodeError) -> UInt64 {
         if let failure { throw failure }

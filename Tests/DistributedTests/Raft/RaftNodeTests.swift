@@ -292,6 +292,29 @@ struct RaftNodeTests {
         await group.shutdown()
     }
 
+    @Test("a leadership transfer moves the leader; every replica counts one leader change")
+    func transferCountsLeaderChange() async throws {
+        let group = try RaftNodeGroup(seed: 20)
+        let leader = try #require(await group.waitForLeader())
+        let index = try #require(await group.propose(leader, "before the transfer")).get()
+        #expect(await group.waitForApplied(index))
+        let target = try #require(group.ids.first { $0 != leader })
+        var before: [RaftNodeID: RaftNodeStatistics] = [:]
+        for id in group.ids { before[id] = await group.nodes[id]!.statistics }
+        try await group.nodes[leader]!.transferLeadership(to: target)
+        #expect(await group.run { await group.agreedLeader() == target })
+        for id in group.ids {
+            let after = await group.nodes[id]!.statistics
+            #expect(after.leaderChanges == before[id]!.leaderChanges + 1, "replica \(id)")
+        }
+        #expect(await group.nodes[target]!.statistics.elections == before[target]!.elections + 1)
+        // The old leader now redirects to the new one.
+        let redirected = try #require(await group.propose(leader, "to the old leader"))
+        #expect(redirected == .failure(.notLeader(leader: target, address: group.peers[target])))
+        #expect(group.violations.isEmpty, "\(group.violations)")
+        await group.shutdown()
+    }
+
     @Test("a compacted node restarts from its snapshot plus its log")
     func compactionAndRestart() async throws {
         let group = try RaftNodeGroup(seed: 19)
