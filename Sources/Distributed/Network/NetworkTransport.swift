@@ -57,6 +57,13 @@ package final class NetworkTransport<Message: Sendable>: Sendable {
 
     package var inFlight: Int { state.withLock { $0.network.inFlight } }
 
+    /// The loop is waiting (for the earliest deadline, or for a send) rather than delivering: tests driving
+    /// a `ManualClock` advance it only when every task waits.
+    package var isWaiting: Bool { state.withLock { $0.sleepingUntil != nil } }
+
+    /// The earliest deadline of a message in flight.
+    package var nextDeadline: UInt64? { state.withLock { $0.network.nextDeadline } }
+
     /// Delivers messages as they fall due, in deadline order (per link in send order), until the task is
     /// cancelled. `deliver` receives each batch of due messages.
     package func run(deliver: @Sendable ([Delivery]) async -> Void) async {

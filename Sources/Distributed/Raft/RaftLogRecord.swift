@@ -1,0 +1,175 @@
+/// One record of a replica's durable Raft log (`RaftLogStore`). On disk a record is framed as
+/// `[payload length: u32][CRC-32C of the payload: u32][payload]`, little-endian; the payload starts with a
+/// kind byte. A record is the unit of atomicity: a torn write leaves a frame whose length or checksum does
+/// not match, and loading stops there.
+enum RaftLogRecord: Equatable {
+    /// Entries `entries[0].index ...`: they supersede every earlier record's entries at or above
+    /// `entries[0].index` (the truncation of a conflicting suffix is this record, not a separate one).
+    case entries([RaftEntry])
+    case hardState(RaftHardState)
+    /// A snapshot received from the leader: it replaces the whole log.
+    case snapshot(RaftSnapshot)
+    /// The first record of a segment written by a compaction: the state restarts from this snapshot (the
+    /// segment's next records carry the hard state and the retained entries); earlier segments are obsolete.
+    case base(RaftSnapshot)
+
+    static let headerBytes = 8
+
+    private enum Kind: UInt8 {
+        case entries = 1
+        case hardState = 2
+        case snapshot = 3
+        case base = 4
+    }
+
+    /// Appends the framed record to `buffer`.
+    func encode(into buffer: inout [UInt8]) {
+        let start = buffer.count
+        buffer.append(contentsOf: [0, 0, 0, 0, 0, 0, 0, 0])
+        switch self {
+        case .entries(let entries):
+            buffer.append(Kind.entries.rawValue)
+            buffer.appendLittleEndian(entries[0].index)
+            buffer.appendLittleEndian(UInt32(entries.count))
+            for entry in entries {
+                buffer.appendLittleEndian(entry.term)
+                buffer.appendLittleEndian(UInt32(entry.data.count))
+                buffer.append(contentsOf: entry.data)
+            }
+        case .hardState(let hard):
+            buffer.append(Kind.hardState.rawValue)
+            buffer.appendLittleEndian(hard.term)
+            buffer.appendLittleEndian(hard.vote)
+            buffer.appendLittleEndian(hard.commit)
+        case .snapshot(let snapshot), .base(let snapshot):
+            if case .base = self { buffer.append(Kind.base.rawValue) } else { buffer.append(Kind.snapshot.rawValue) }
+            buffer.appendLittleEndian(snapshot.index)
+            buffer.appendLittleEndian(snapshot.term)
+            buffer.appendLittleEndian(UInt32(snapshot.data.count))
+            buffer.append(contentsOf: snapshot.data)
+        }
+        let payloadCount = buffer.count - start - Self.headerBytes
+        let crc = buffer.withUnsafeBytes { RaftCRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[(start + 8)...])) }
+        buffer.storeLittleEndian(UInt32(payloadCount), at: start)
+        buffer.storeLittleEndian(crc, at: start + 4)
+    }
+
+    /// What reading a frame at an offset found.
+    enum Frame: Equatable {
+        case record(RaftLogRecord, next: Int)
+        /// The frame is incomplete or its checksum fails: a torn write (or damage) starts here.
+        case torn
+        /// The checksum holds but the payload does not decode: damage no torn write explains.
+        case malformed(String)
+    }
+
+    /// Reads the frame at `offset` of `bytes` (`offset < bytes.count`).
+    static func decode(_ bytes: [UInt8], at offset: Int) -> Frame {
+        guard bytes.count - offset >= headerBytes else { return .torn }
+        var header = ByteReader(bytes, from: offset)
+        guard let length = header.read(UInt32.self), let crc = header.read(UInt32.self) else { return .torn }
+        let payloadStart = offset + headerBytes
+        guard bytes.count - payloadStart >= Int(length) else { return .torn }
+        let payloadEnd = payloadStart + Int(length)
+        let actual = bytes.withUnsafeBytes {
+            RaftCRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[payloadStart..<payloadEnd]))
+        }
+        guard actual == crc else { return .torn }
+        var reader = ByteReader(bytes, from: payloadStart, to: payloadEnd)
+        guard let record = decodePayload(&reader) else { return .malformed("record at offset \(offset)") }
+        guard reader.isAtEnd else { return .malformed("trailing bytes in the record at offset \(offset)") }
+        return .record(record, next: payloadEnd)
+    }
+
+    private static func decodePayload(_ reader: inout ByteReader) -> RaftLogRecord? {
+        guard let rawKind = reader.read(UInt8.self), let kind = Kind(rawValue: rawKind) else { return nil }
+        switch kind {
+        case .entries:
+            guard let first = reader.read(UInt64.self), let count = reader.read(UInt32.self), count > 0 else {
+                return nil
+            }
+            var entries: [RaftEntry] = []
+            entries.reserveCapacity(Int(count))
+            for offset in 0..<UInt64(count) {
+                guard let term = reader.read(UInt64.self), let length = reader.read(UInt32.self),
+                    let data = reader.readBytes(Int(length))
+                else { return nil }
+                entries.append(RaftEntry(term: term, index: first + offset, data: data))
+            }
+            return .entries(entries)
+        case .hardState:
+            guard let term = reader.read(UInt64.self), let vote = reader.read(UInt64.self),
+                let commit = reader.read(UInt64.self)
+            else { return nil }
+            return .hardState(RaftHardState(term: term, vote: vote, commit: commit))
+        case .snapshot, .base:
+            guard let index = reader.read(UInt64.self), let term = reader.read(UInt64.self),
+                let length = reader.read(UInt32.self), let data = reader.readBytes(Int(length))
+            else { return nil }
+            let snapshot = RaftSnapshot(index: index, term: term, data: data)
+            return kind == .base ? .base(snapshot) : .snapshot(snapshot)
+        }
+    }
+}
+
+/// Little-endian reads from a byte range; every read returns nil past the end.
+struct ByteReader {
+    private let bytes: [UInt8]
+    private var position: Int
+    private let end: Int
+
+    init(_ bytes: [UInt8], from start: Int, to end: Int? = nil) {
+        self.bytes = bytes
+        position = start
+        self.end = end ?? bytes.count
+    }
+
+    var isAtEnd: Bool { position == end }
+
+    mutating func read<T: FixedWidthInteger>(_: T.Type) -> T? {
+        let size = MemoryLayout<T>.size
+        guard end - position >= size else { return nil }
+        var value: T = 0
+        for k in 0..<size { value |= T(bytes[position + k]) << (8 * k) }
+        position += size
+        return value
+    }
+
+    mutating func readBytes(_ count: Int) -> [UInt8]? {
+        guard count >= 0, end - position >= count else { return nil }
+        defer { position += count }
+        return Array(bytes[position..<position + count])
+    }
+}
+
+extension [UInt8] {
+    mutating func appendLittleEndian<T: FixedWidthInteger>(_ value: T) {
+        Swift.withUnsafeBytes(of: value.littleEndian) { append(contentsOf: $0) }
+    }
+
+    mutating func storeLittleEndian(_ value: UInt32, at offset: Int) {
+        for k in 0..<4 { self[offset + k] = UInt8(truncatingIfNeeded: value >> (8 * k)) }
+    }
+}
+
+/// CRC-32C (Castagnoli), byte at a time. Storage's slicing-by-8 `CRC32C` is internal to that module; this
+/// is the same checksum (the tests check the standard test vector), kept here until Storage exports its own.
+enum RaftCRC32C {
+    private static let table: [UInt32] = (0..<256).map { i in
+        var crc = UInt32(i)
+        for _ in 0..<8 { crc = (crc & 1) != 0 ? (crc >> 1) ^ 0x82F6_3B78 : crc >> 1 }
+        return crc
+    }
+
+    static func checksum(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
+        var crc: UInt32 = ~0
+        table.withUnsafeBufferPointer { t in
+            for byte in bytes { crc = (crc >> 8) ^ t[Int((crc ^ UInt32(byte)) & 0xFF)] }
+        }
+        return ~crc
+    }
+
+    static func checksum(_ bytes: [UInt8]) -> UInt32 {
+        bytes.withUnsafeBytes { checksum($0) }
+    }
+}
