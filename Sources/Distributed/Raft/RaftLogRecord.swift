@@ -1,3 +1,5 @@
+import Storage
+
 /// One record of a replica's durable Raft log (`RaftLogStore`). On disk a record is framed as
 /// `[payload length: u32][CRC-32C of the payload: u32][payload]`, little-endian; the payload starts with a
 /// kind byte. A record is the unit of atomicity: a torn write leaves a frame whose length or checksum does
@@ -49,7 +51,7 @@ enum RaftLogRecord: Equatable {
             buffer.append(contentsOf: snapshot.data)
         }
         let payloadCount = buffer.count - start - Self.headerBytes
-        let crc = buffer.withUnsafeBytes { RaftCRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[(start + 8)...])) }
+        let crc = buffer.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[(start + 8)...])) }
         buffer.storeLittleEndian(UInt32(payloadCount), at: start)
         buffer.storeLittleEndian(crc, at: start + 4)
     }
@@ -72,7 +74,7 @@ enum RaftLogRecord: Equatable {
         guard bytes.count - payloadStart >= Int(length) else { return .torn }
         let payloadEnd = payloadStart + Int(length)
         let actual = bytes.withUnsafeBytes {
-            RaftCRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[payloadStart..<payloadEnd]))
+            CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[payloadStart..<payloadEnd]))
         }
         guard actual == crc else { return .torn }
         var reader = ByteReader(bytes, from: payloadStart, to: payloadEnd)
@@ -149,27 +151,5 @@ extension [UInt8] {
 
     mutating func storeLittleEndian(_ value: UInt32, at offset: Int) {
         for k in 0..<4 { self[offset + k] = UInt8(truncatingIfNeeded: value >> (8 * k)) }
-    }
-}
-
-/// CRC-32C (Castagnoli), byte at a time. Storage's slicing-by-8 `CRC32C` is internal to that module; this
-/// is the same checksum (the tests check the standard test vector), kept here until Storage exports its own.
-enum RaftCRC32C {
-    private static let table: [UInt32] = (0..<256).map { i in
-        var crc = UInt32(i)
-        for _ in 0..<8 { crc = (crc & 1) != 0 ? (crc >> 1) ^ 0x82F6_3B78 : crc >> 1 }
-        return crc
-    }
-
-    static func checksum(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
-        var crc: UInt32 = ~0
-        table.withUnsafeBufferPointer { t in
-            for byte in bytes { crc = (crc >> 8) ^ t[Int((crc ^ UInt32(byte)) & 0xFF)] }
-        }
-        return ~crc
-    }
-
-    static func checksum(_ bytes: [UInt8]) -> UInt32 {
-        bytes.withUnsafeBytes { checksum($0) }
     }
 }

@@ -1,5 +1,6 @@
-/// CRC-32C (Castagnoli), the checksum of WAL records and checkpoints, computed slicing-by-8.
-enum CRC32C {
+/// CRC-32C (Castagnoli), the checksum of WAL records, checkpoints and Raft log records, computed
+/// slicing-by-8.
+package enum CRC32C {
     private static let tables: [[UInt32]] = {
         var tables = [[UInt32]](repeating: [UInt32](repeating: 0, count: 256), count: 8)
         for i in 0..<256 {
@@ -17,7 +18,7 @@ enum CRC32C {
     }()
 
     /// The checksum of `bytes`, continuing from `crc` (0 to start).
-    static func checksum(_ bytes: UnsafeRawBufferPointer, continuing crc: UInt32 = 0) -> UInt32 {
+    package static func checksum(_ bytes: UnsafeRawBufferPointer, continuing crc: UInt32 = 0) -> UInt32 {
         var crc = ~crc
         var index = 0
         let count = bytes.count
@@ -50,7 +51,7 @@ enum CRC32C {
     }
 
     /// The checksum of a byte array.
-    static func checksum(_ bytes: [UInt8]) -> UInt32 {
+    package static func checksum(_ bytes: [UInt8]) -> UInt32 {
         bytes.withUnsafeBytes { checksum($0) }
     }
 }
