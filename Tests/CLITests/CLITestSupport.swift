@@ -194,3 +194,39 @@ final class RunningCLI: @unchecked Sendable {
         }
     }
 }
+
+/// A small tmpfs mounted for one test: the only way to make a directory unwritable for root (who
+/// ignores permission bits) or to run a file system out of space. Needs root and a sandbox that
+/// allows `mount`; tests that need it are disabled, with this reason shown, where it cannot.
+enum TinyMount {
+    /// Whether this process can mount a tmpfs (checked once, by mounting and unmounting one).
+    static let available: Bool = {
+        guard getuid() == 0, let probe = try? CLI.scratch("tinymount-probe") else { return false }
+        defer { try? FileManager.default.removeItem(at: probe) }
+        guard (try? mount(probe, options: "size=64k")) != nil else { return false }
+        unmount(probe)
+        return true
+    }()
+
+    /// Mounts a tmpfs with `options` (`ro`, `size=64k`) on `directory`.
+    static func mount(_ directory: URL, options: String) throws {
+        let status = try command("/bin/mount", ["-t", "tmpfs", "-o", options, "tmpfs", directory.path])
+        if status != 0 { throw CocoaError(.fileWriteNoPermission) }
+    }
+
+    /// Unmounts what `mount` mounted on `directory`.
+    static func unmount(_ directory: URL) {
+        _ = try? command("/bin/umount", [directory.path])
+    }
+
+    private static func command(_ path: String, _ arguments: [String]) throws -> Int32 {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+}

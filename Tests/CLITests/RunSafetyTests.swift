@@ -173,23 +173,47 @@ extension CLISuites {
             #expect(!result.output.contains("error 512"))
         }
 
-        @Test("a read-only output directory is refused before loading, naming it")
+        @Test(
+            "a read-only output directory is refused before loading, naming it",
+            .enabled(if: getuid() != 0 || TinyMount.available, "as root, needs permission to mount a tmpfs"))
         func outputReadOnly() async throws {
-            guard getuid() != 0 else { return }  // root writes anywhere
             let scratch = try CLI.scratch()
-            defer {
-                chmod(scratch.appendingPathComponent("ro").path, 0o755)
-                try? FileManager.default.removeItem(at: scratch)
-            }
             let readOnly = scratch.appendingPathComponent("ro")
             try FileManager.default.createDirectory(at: readOnly, withIntermediateDirectories: true)
-            chmod(readOnly.path, 0o555)
+            // Root ignores permission bits: a read-only file system is what stops it.
+            let asRoot = getuid() == 0
+            if asRoot { try TinyMount.mount(readOnly, options: "ro,size=64k") } else { chmod(readOnly.path, 0o555) }
+            defer {
+                if asRoot { TinyMount.unmount(readOnly) } else { chmod(readOnly.path, 0o755) }
+                try? FileManager.default.removeItem(at: scratch)
+            }
             let spec = try CLI.write(CLI.spec("transactions: 40"), "spec.yaml", in: scratch)
             let result = try await CLI.run(["run", spec, "--data-directory", scratch.path, "--output", readOnly.path])
             #expect(result.status == 1)
             #expect(result.stderr.contains(readOnly.path))
-            #expect(result.stderr.lowercased().contains("permission denied"), "\(result.stderr)")
+            let reason = asRoot ? "read-only file system" : "permission denied"
+            #expect(result.stderr.lowercased().contains(reason), "\(result.stderr)")
             #expect(!result.stderr.contains("loading"))
+            #expect(!result.output.contains("NSCocoaErrorDomain"))
+        }
+
+        @Test(
+            "an output file system without room for the report is refused before loading, naming it",
+            .enabled(if: TinyMount.available, "needs root and permission to mount a tmpfs"))
+        func outputFull() async throws {
+            let scratch = try CLI.scratch()
+            let full = scratch.appendingPathComponent("full")
+            try FileManager.default.createDirectory(at: full, withIntermediateDirectories: true)
+            try TinyMount.mount(full, options: "size=64k")
+            defer {
+                TinyMount.unmount(full)
+                try? FileManager.default.removeItem(at: scratch)
+            }
+            let spec = try CLI.write(CLI.spec("transactions: 40"), "spec.yaml", in: scratch)
+            let result = try await CLI.run(["run", spec, "--data-directory", scratch.path, "--output", full.path])
+            #expect(result.status == 1)
+            #expect(result.stderr.contains(full.path), "\(result.stderr)")
+            #expect(!result.stderr.contains("loading"), "worked before checking: \(result.stderr)")
             #expect(!result.output.contains("NSCocoaErrorDomain"))
         }
     }
