@@ -377,6 +377,25 @@ final class WriteAheadLog: Sendable {
         }
     }
 
+    /// Makes every byte written so far stable, whatever the durability setting (a no-op with
+    /// `fsync`, where every write is synced): a checkpoint's image may reflect only records on
+    /// stable storage (WAL before data), also with `none`, whose commits are written, not synced.
+    /// Call after `waitDurableBlocking` (the records are written and a requested segment switch is
+    /// done, so they all sit in the current segment). A failed sync poisons the log.
+    func syncWritten() throws(StorageError) {
+        guard durability == .none else { return }
+        do throws(StorageError) {
+            try io.withLock { io throws(StorageError) in
+                guard let fd = io.fd else { throw StorageError.closed }
+                try fileSystem.dataSync(fd, path: io.segmentPath)
+                io.syncedSize = io.size
+            }
+        } catch {
+            if error != .closed { fail(error) }
+            throw error
+        }
+    }
+
     /// Poisons the log with a failure met outside it (a checkpoint's failed write or sync): the
     /// engine's state on disk is unknown, so every waiting and later commit fails.
     func fail(_ error: StorageError) {
