@@ -100,3 +100,41 @@ struct StorageReviewFindingsTests {
         }
     }
 }
+
+extension StorageReviewFindingsTests {
+    /// A bulk load that fails part way (a duplicate key in a later chunk) aborts, leaving the
+    /// rows of its earlier chunks as dead versions until vacuum. The load's duplicate check read
+    /// "a chain exists" as "the row exists", so loading those keys again failed with 23505
+    /// although no snapshot can see any of them (as `insert` does, a dead row is no duplicate).
+    @Test("a bulk load after an aborted one succeeds, and replays to the same rows")
+    func bulkLoadOverAbortedLoad() async throws {
+        try await withTemporaryDirectory { directory in
+            let options = StorageOptions(checkpointWALBytes: 0, vacuumCommitLogEntries: 0)
+            var engine = try StorageEngine(directory: directory, options: options)
+            let chunk = AccountID(StorageEngine.bulkLoadChunkRows)
+            let existing = chunk + 5
+            try await engine.commitWrites([existing: 7])
+            await #expect(throws: StorageError.duplicateKey(key: existing)) {
+                try await engine.bulkLoad(keys: 0..<(chunk * 2), row: Row(balance: 100))
+            }
+            #expect(engine.committedBalances() == [existing: 7], "the failed load is invisible")
+            // The first chunk's rows are dead (their creator aborted), not duplicates.
+            let xid = try await engine.bulkLoad(keys: 0..<chunk, row: Row(balance: 100))
+            var expected: [AccountID: Int64] = [existing: 7]
+            for key in 0..<chunk { expected[key] = 100 }
+            #expect(engine.committedBalances() == expected)
+            #expect(engine.committedRows().filter { $0.key < chunk }.allSatisfy { $0.xmin == xid })
+            // A live row is still a duplicate.
+            await #expect(throws: StorageError.duplicateKey(key: 3)) {
+                try await engine.bulkLoad(keys: 3..<4, row: Row(balance: 1))
+            }
+            engine.crash()
+            engine = try StorageEngine(directory: directory, options: options)
+            #expect(engine.committedBalances() == expected, "replay gives the same rows")
+            #expect(engine.rowsWithDuplicateVersions == [])
+            engine.vacuum(freeze: true)
+            #expect(engine.committedBalances() == expected)
+            try engine.close()
+        }
+    }
+}
