@@ -138,3 +138,35 @@ extension StorageReviewFindingsTests {
         }
     }
 }
+
+extension StorageReviewFindingsTests {
+    /// A segment before the checkpoint's redo point that a crash left behind (its removal never
+    /// ran) is not needed by recovery. Replay read it anyway, and a torn or corrupt tail in it
+    /// stopped the scan there: every later segment (the WAL after the redo point, with
+    /// acknowledged commits) was deleted, and the log continued at an LSN below the redo point.
+    @Test("a torn leftover segment before the redo point loses nothing after it")
+    func tornLeftoverSegmentBeforeRedo() async throws {
+        try await withTemporaryDirectory { directory in
+            let options = StorageOptions(checkpointWALBytes: 0, vacuumCommitLogEntries: 0)
+            var engine = try StorageEngine(directory: directory, options: options)
+            try await engine.commitWrites([1: 10])
+            try await engine.commitWrites([1: 11])
+            let old = try #require(WriteAheadLog.segments(in: directory).first)
+            let oldBytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: old.path)))
+            try engine.checkpoint()
+            try await engine.commitWrites([2: 20])
+            engine.crash()
+            // Left behind by a crash before its removal, and cut short (a torn or corrupt tail).
+            try Data(oldBytes.dropLast(3)).write(to: URL(fileURLWithPath: old.path))
+
+            engine = try StorageEngine(directory: directory, options: options)
+            #expect(engine.recovery.checkpointLoaded)
+            #expect(engine.committedBalances() == [1: 11, 2: 20], "the commit after the redo point survives")
+            try await engine.commitWrites([3: 30])
+            engine.crash()
+            engine = try StorageEngine(directory: directory, options: options)
+            #expect(engine.committedBalances() == [1: 11, 2: 20, 3: 30], "the log continues after the redo point")
+            try engine.close()
+        }
+    }
+}
