@@ -124,6 +124,9 @@ extension StorageReviewFindingsTests {
             for key in 0..<chunk { expected[key] = 100 }
             #expect(engine.committedBalances() == expected)
             #expect(engine.committedRows().filter { $0.key < chunk }.allSatisfy { $0.xmin == xid })
+            // Dead versions of the aborted load plus one live version per row (the count is
+            // kept incrementally; `statistics` checks it against the heap).
+            #expect(engine.statistics().versionsInHeap == Int(chunk) * 2 + 1)
             // A live row is still a duplicate.
             await #expect(throws: StorageError.duplicateKey(key: 3)) {
                 try await engine.bulkLoad(keys: 3..<4, row: Row(balance: 1))
