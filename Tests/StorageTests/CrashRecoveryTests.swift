@@ -51,13 +51,25 @@ private final class CrashWorkload {
     var crashes = 0
     var committed = 0
     var conflicts = 0
+    /// Vacuums, checkpoints and frozen versions, summed over the engines of the run.
+    var vacuums = 0
+    var checkpoints = 0
+    var versionsFrozen = 0
 
-    init(directory: String, seed: UInt64, transactions: Int) throws {
+    /// Whether the maintenance thread checkpoints and vacuums (with freezing and commit-log
+    /// truncation) every few commits, concurrently with the workload.
+    let backgroundMaintenance: Bool
+
+    init(directory: String, seed: UInt64, transactions: Int, backgroundMaintenance: Bool = false) throws {
         self.directory = directory
         self.seed = seed
         self.transactions = transactions
+        self.backgroundMaintenance = backgroundMaintenance
         rng = SeededGenerator(seed: seed)
-        engine = try StorageEngine(directory: directory)
+        engine = try StorageEngine(
+            directory: directory,
+            options: backgroundMaintenance
+                ? StorageOptions(checkpointWALBytes: 8 << 10, vacuumCommitLogEntries: 16) : StorageOptions())
     }
 
     var comment: Comment { "seed \(seed), transaction \(begun), crash \(crashes)" }
@@ -99,6 +111,7 @@ private final class CrashWorkload {
             try engine.checkpoint()
             markOpenWritesDurable()
         case 928..<935: engine.vacuum(freeze: rng.chance(50))
+        case 935..<940 where backgroundMaintenance: engine.waitForMaintenance()
         default: try readSome()
         }
     }
@@ -271,6 +284,10 @@ private final class CrashWorkload {
     // MARK: - Crash and recovery
 
     func crashAndRecover() async throws {
+        let statistics = engine.statistics()
+        vacuums += Int(statistics.vacuums)
+        checkpoints += Int(statistics.checkpoints)
+        versionsFrozen += Int(statistics.versionsFrozen)
         let losingUnsyncedWrites = durability == .fsync && rng.chance(50)
         // Transactions whose commit raced the crash: committed or not, recovery decides.
         var inDoubt: [(TransactionID, [AccountID: Int64])] = []
@@ -309,8 +326,11 @@ private final class CrashWorkload {
 
         durability = rng.chance(50) ? .fsync : .none
         let options = StorageOptions(
-            durability: durability, checkpointWALBytes: rng.chance(30) ? 32 << 10 : 0,
-            pruneChainLength: rng.chance(50) ? 2 : 8)
+            durability: durability,
+            checkpointWALBytes: backgroundMaintenance
+                ? UInt64.random(in: 2_048...16_384, using: &rng) : rng.chance(30) ? 32 << 10 : 0,
+            pruneChainLength: rng.chance(50) ? 2 : 8,
+            vacuumCommitLogEntries: backgroundMaintenance ? Int.random(in: 4...64, using: &rng) : 1 << 18)
         engine = try StorageEngine(directory: directory, options: options)
 
         for (xid, writes) in inDoubt {
@@ -375,6 +395,22 @@ struct CrashRecoveryTests {
             #expect(workload.crashes >= 4, "seed \(seed)")
             #expect(workload.committed > 500, "seed \(seed)")
             #expect(workload.conflicts > 0, "seed \(seed)")
+            try workload.engine.close()
+        }
+    }
+
+    @Test(
+        "random crashes while the maintenance thread checkpoints and freezes every few commits",
+        arguments: [0x5EED_0101 as UInt64, 0x5EED_0102])
+    func randomCrashesWithBackgroundMaintenance(seed: UInt64) async throws {
+        try await withTemporaryDirectory { directory in
+            let workload = try CrashWorkload(
+                directory: directory, seed: seed, transactions: 3_000, backgroundMaintenance: true)
+            try await workload.run()
+            #expect(workload.crashes >= 4, "seed \(seed)")
+            #expect(workload.committed > 500, "seed \(seed)")
+            #expect(workload.vacuums > 20 && workload.checkpoints > 20, "seed \(seed)")
+            #expect(workload.versionsFrozen > 0, "seed \(seed)")
             try workload.engine.close()
         }
     }

@@ -153,9 +153,11 @@ public final class TransactionManager: Sendable {
         transaction.addSpan(.walFlush, since: start)
     }
 
-    /// Commits a prepared transaction (COMMIT PREPARED), also one restored by recovery.
+    /// Commits a prepared transaction (COMMIT PREPARED), also one restored by recovery. A
+    /// transaction that is not prepared is refused (25P02) and left as it is: a running one
+    /// (perhaps failed, a partial transfer) is ended only through its handle.
     public func commitPrepared(_ xid: TransactionID) async throws(TransactionError) {
-        do { try await storage.commit(xid) } catch { throw TransactionError(error, xid: xid) }
+        do { try await storage.commitPrepared(xid) } catch { throw TransactionError(error, xid: xid) }
         locks.end(xid)
         ssi.finish(xid, committed: true)
         counters.withLock { $0.commits += 1 }

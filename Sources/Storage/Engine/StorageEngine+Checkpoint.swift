@@ -72,8 +72,11 @@ extension StorageEngine {
             }
         }
         // Every record the image reflects is durable before the image is (and the segment
-        // switch at the redo point is done).
+        // switch at the redo point is done). On stable storage, also with durability `none`:
+        // else a power failure cuts records off the WAL that the image keeps (versions of
+        // transactions recovery never hears of, with ids above its highest, handed out again).
         try wal.waitDurableBlocking(wal.insertLSN)
+        try wal.syncWritten()
         var trailer: [UInt8] = []
         trailer.appendLittleEndian(crc)
         try poisoning { () throws(StorageError) in

@@ -25,6 +25,14 @@ extension StorageEngine {
         do { try await wal.waitDurable(lsn) } catch { throw (error as? StorageError) ?? .closed }
     }
 
+    /// Commits a prepared transaction (COMMIT PREPARED), also one restored by recovery. A
+    /// transaction that is not prepared (running, finished, unknown) is refused with `notActive`
+    /// and left as it is: only its owner's `commit` may end a running one.
+    @discardableResult
+    public func commitPrepared(_ xid: TransactionID) async throws(StorageError) -> CommitReceipt {
+        try await commit(xid, preparedOnly: true)
+    }
+
     /// Aborts a prepared transaction (ROLLBACK PREPARED), durably: a coordinator that decided
     /// abort must not find the transaction prepared again after a crash.
     public func abortPrepared(_ xid: TransactionID) async throws(StorageError) {

@@ -180,9 +180,15 @@ public final class StorageEngine: Sendable {
     /// commit before it is durable.
     @discardableResult
     public func commit(_ xid: TransactionID) async throws(StorageError) -> CommitReceipt {
+        try await commit(xid, preparedOnly: false)
+    }
+
+    /// Commits `xid`, running or prepared; with `preparedOnly` (COMMIT PREPARED), a prepared one
+    /// only (a running one is refused with `notActive` and left running).
+    func commit(_ xid: TransactionID, preparedOnly: Bool) async throws(StorageError) -> CommitReceipt {
         let lsn = try state.withLock { s throws(StorageError) -> LSN? in
             if s.closed { throw StorageError.closed }
-            guard let txn = s.active[xid], txn.phase == .active || txn.phase == .prepared else {
+            guard let txn = s.active[xid], txn.phase == .prepared || (txn.phase == .active && !preparedOnly) else {
                 throw notActive(xid, s)
             }
             guard txn.wroteWAL else {

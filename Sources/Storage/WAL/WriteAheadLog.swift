@@ -377,6 +377,25 @@ final class WriteAheadLog: Sendable {
         }
     }
 
+    /// Makes every byte written so far stable, whatever the durability setting (a no-op with
+    /// `fsync`, where every write is synced): a checkpoint's image may reflect only records on
+    /// stable storage (WAL before data), also with `none`, whose commits are written, not synced.
+    /// Call after `waitDurableBlocking` (the records are written and a requested segment switch is
+    /// done, so they all sit in the current segment). A failed sync poisons the log.
+    func syncWritten() throws(StorageError) {
+        guard durability == .none else { return }
+        do throws(StorageError) {
+            try io.withLock { io throws(StorageError) in
+                guard let fd = io.fd else { throw StorageError.closed }
+                try fileSystem.dataSync(fd, path: io.segmentPath)
+                io.syncedSize = io.size
+            }
+        } catch {
+            if error != .closed { fail(error) }
+            throw error
+        }
+    }
+
     /// Poisons the log with a failure met outside it (a checkpoint's failed write or sync): the
     /// engine's state on disk is unknown, so every waiting and later commit fails.
     func fail(_ error: StorageError) {
@@ -458,16 +477,22 @@ final class WriteAheadLog: Sendable {
         var truncatedBytes = 0
     }
 
-    /// Reads every valid record from `redoLSN` on. At the first invalid record (incomplete frame,
-    /// CRC mismatch) the segment is truncated there and later segments are removed: a torn tail is
-    /// the normal result of a crash during `write`, and nothing after it was acknowledged.
+    /// Reads every valid record from `redoLSN` on, from the segment holding it. At the first
+    /// invalid record (incomplete frame, CRC mismatch) the segment is truncated there and later
+    /// segments are removed: a torn tail is the normal result of a crash during `write`, and
+    /// nothing after it was acknowledged.
     static func scan(
         directory: String, from redoLSN: LSN, fileSystem: any StorageFileSystem
     ) throws(StorageError) -> Scan {
         let files = segments(in: directory)
         var scan = Scan(segmentStart: redoLSN, endLSN: redoLSN)
         var stopped = false
-        for file in files {
+        for (index, file) in files.enumerated() {
+            // A segment wholly before the redo point (the next starts at or before it) is a
+            // leftover of a crash before its removal: recovery needs none of it, and a torn or
+            // corrupt tail in it must not cut off the log after the redo point. The next
+            // checkpoint removes it.
+            if index + 1 < files.count, files[index + 1].start <= redoLSN { continue }
             if stopped {
                 scan.truncatedBytes += (try? FileIO.readAll(file.path).count) ?? 0
                 try fileSystem.remove(file.path)
