@@ -153,16 +153,28 @@ extension StorageEngine {
         while true {
             maintenanceWake.wait()
             while true {
-                let work = state.withLock { s -> (checkpoint: Bool, vacuum: Bool, closed: Bool) in
-                    defer {
-                        s.checkpointRequested = false
-                        s.vacuumRequested = false
-                    }
-                    return (s.checkpointRequested, s.vacuumRequested, s.closed)
+                // The fences are taken in the same lock hold that finds no work pending, so work
+                // requested after the last check is never skipped by a waiter released early.
+                let step = state.withLock {
+                    s -> (checkpoint: Bool, vacuum: Bool, closed: Bool, fences: [BlockingWait]) in
+                    let (checkpoint, vacuum) = (s.checkpointRequested, s.vacuumRequested)
+                    s.checkpointRequested = false
+                    s.vacuumRequested = false
+                    guard s.closed || (!checkpoint && !vacuum) else { return (checkpoint, vacuum, false, []) }
+                    defer { s.maintenanceFences = [] }
+                    return (checkpoint, vacuum, s.closed, s.maintenanceFences)
                 }
-                if work.closed { break }
-                if work.vacuum { vacuum(freeze: true) }
-                if work.checkpoint {
+                if step.closed {
+                    for fence in step.fences { fence.finish(nil) }
+                    maintenanceExited.signal()
+                    return
+                }
+                if !step.checkpoint && !step.vacuum {
+                    for fence in step.fences { fence.finish(nil) }
+                    break
+                }
+                if step.vacuum { vacuum(freeze: true) }
+                if step.checkpoint {
                     do throws(StorageError) { try checkpoint() } catch {
                         // The commits that asked for it are durable; a failed write or sync has
                         // poisoned the engine (later commits fail), other failures are retried
@@ -170,16 +182,6 @@ extension StorageEngine {
                         state.withLock { $0.statistics.checkpointFailures += 1 }
                     }
                 }
-                if !work.vacuum && !work.checkpoint { break }
-            }
-            let (fences, closed) = state.withLock { s -> ([BlockingWait], Bool) in
-                defer { s.maintenanceFences = [] }
-                return (s.maintenanceFences, s.closed)
-            }
-            for fence in fences { fence.finish(nil) }
-            if closed {
-                maintenanceExited.signal()
-                return
             }
         }
     }
