@@ -81,6 +81,7 @@ struct TransferBodyTests {
             #expect(request.amount == 90)
             let payload = Transfer.ledgerPayload(legs: request.legs, padding: 16)
             #expect(payload.count == 8 + 16 * 4, "the legs outgrow the padding")
+            #expect(Transfer.decodeLedger(payload, amount: 90) == Array(legs))
             let transaction = try manager.begin(.serializable)
             try await Transfer.execute(request, in: transaction, overdraft: false, payload: [], ledgerPayload: payload)
             try await manager.commit(transaction)
@@ -91,14 +92,21 @@ struct TransferBodyTests {
             #expect(try await check.read(3)?.balance == 10)
             let ledger = try #require(try await check.read(Transfer.ledgerKey(42)))
             #expect(ledger.balance == 90)
-            #expect(Transfer.decodeLedger(ledger.payload) == Array(legs))
+            #expect(Transfer.decodeLedger(ledger.payload, amount: ledger.balance) == Array(legs))
             try await manager.commit(check)
-            let padded = Transfer.ledgerPayload(
-                legs: TransferRequest(id: 1, from: 0, to: 1, amount: 5).legs, padding: 100)
-            #expect(padded.count == 100)
+            // Two legs keep the 16-byte ledger payload (debited, credited account) of before.
+            let twoLegs = TransferRequest(id: 1, from: 3, to: 1, amount: 5).legs
+            let padded = Transfer.ledgerPayload(legs: twoLegs, padding: 32)
+            #expect(padded.count == 32)
+            #expect(Transfer.ledgerPayload(legs: twoLegs, padding: 0).count == 16)
             #expect(
-                Transfer.decodeLedger(padded)
-                    == [TransferLeg(account: 0, amount: -5), TransferLeg(account: 1, amount: 5)])
+                Transfer.decodeLedger(padded, amount: 5)
+                    == [TransferLeg(account: 3, amount: -5), TransferLeg(account: 1, amount: 5)])
+            #expect(
+                Transfer.decodeLedger(Transfer.ledgerPayload(legs: twoLegs.inKeyOrder(), padding: 32), amount: 5)
+                    == [TransferLeg(account: 3, amount: -5), TransferLeg(account: 1, amount: 5)],
+                "the debit is found whatever the legs' order")
+            #expect(Transfer.decodeLedger([1, 2, 3], amount: 5) == nil)
         }
     }
 }

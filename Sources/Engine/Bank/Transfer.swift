@@ -83,34 +83,66 @@ enum Transfer {
 
     static func ledgerKey(_ id: UInt64) -> AccountID { ledgerBase | (id & ~ledgerBase) }
 
-    /// The ledger row's payload: the number of legs, then each leg's account and signed amount
-    /// (little-endian 64-bit words), padded with zeros to `padding` bytes.
+    /// The ledger row's payload (the row's balance is the amount moved). A two-leg transfer
+    /// (whose legs are always -amount and +amount) stores the debited then the credited account,
+    /// 16 bytes as before legs existed; a transfer of other leg counts stores `ledgerBase | count`
+    /// (no account has that bit) then each leg's account and signed amount. Little-endian 64-bit
+    /// words, padded with zeros to `padding` bytes.
     static func ledgerPayload(legs: TransferLegs, padding: Int) -> [UInt8] {
-        let encoded = 8 + 16 * legs.count
+        let encoded = legs.count == 2 ? 16 : 8 + 16 * legs.count
         var bytes: [UInt8] = []
         bytes.reserveCapacity(max(encoded, padding))
-        withUnsafeBytes(of: UInt64(legs.count).littleEndian) { bytes.append(contentsOf: $0) }
-        for leg in legs {
-            withUnsafeBytes(of: leg.account.littleEndian) { bytes.append(contentsOf: $0) }
-            withUnsafeBytes(of: leg.amount.littleEndian) { bytes.append(contentsOf: $0) }
+        func append<T: FixedWidthInteger>(_ value: T) {
+            withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
+        }
+        if legs.count == 2 {
+            let (debit, credit) = legs[0].isDebit ? (legs[0], legs[1]) : (legs[1], legs[0])
+            append(debit.account)
+            append(credit.account)
+        } else {
+            append(ledgerBase | UInt64(legs.count))
+            for leg in legs {
+                append(leg.account)
+                append(leg.amount)
+            }
         }
         bytes.append(contentsOf: repeatElement(0, count: max(0, padding - encoded)))
         return bytes
     }
 
-    /// The legs a ledger payload records, nil if it is not one.
-    static func decodeLedger(_ payload: [UInt8]) -> [TransferLeg]? {
-        guard payload.count >= 8 else { return nil }
-        return payload.withUnsafeBytes { raw -> [TransferLeg]? in
-            let count = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self))
-            guard count <= UInt64((payload.count - 8) / 16) else { return nil }
-            return (0..<Int(count)).map { index in
-                TransferLeg(
-                    account: AccountID(
-                        littleEndian: raw.loadUnaligned(fromByteOffset: 8 + 16 * index, as: UInt64.self)),
-                    amount: Int64(littleEndian: raw.loadUnaligned(fromByteOffset: 16 + 16 * index, as: Int64.self)))
+    /// Calls `body` with each leg a ledger row records (`amount` is the row's balance); false if
+    /// the payload is not a ledger's.
+    @discardableResult
+    static func forEachLeg(
+        inLedger payload: [UInt8], amount: Int64, _ body: (_ account: AccountID, _ amount: Int64) -> Void
+    ) -> Bool {
+        guard payload.count >= 16 else { return false }
+        return payload.withUnsafeBytes { raw in
+            func word(_ index: Int) -> UInt64 {
+                UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * index, as: UInt64.self))
             }
+            let first = word(0)
+            guard first & ledgerBase != 0 else {
+                body(first, 0 &- amount)
+                body(word(1), amount)
+                return true
+            }
+            let count = first & ~ledgerBase
+            guard count <= UInt64((raw.count - 8) / 16) else { return false }
+            for index in 0..<Int(count) {
+                body(word(1 + 2 * index), Int64(bitPattern: word(2 + 2 * index)))
+            }
+            return true
         }
+    }
+
+    /// The legs a ledger row records, nil if it is not a ledger row's payload.
+    static func decodeLedger(_ payload: [UInt8], amount: Int64) -> [TransferLeg]? {
+        var legs: [TransferLeg] = []
+        let decoded = forEachLeg(inLedger: payload, amount: amount) { account, amount in
+            legs.append(TransferLeg(account: account, amount: amount))
+        }
+        return decoded ? legs : nil
     }
 
     static func execute(
@@ -141,6 +173,7 @@ enum Transfer {
     }
 
     /// Locks a leg's account row (SELECT ... FOR UPDATE) and returns its balance.
+    @inline(__always)
     private static func lock(_ leg: TransferLeg, in context: some TransactionContext) async throws -> Int64 {
         guard let row = try await context.readForUpdate(leg.account, wait: nil) else {
             throw InvalidRequest.noSuchAccount(leg.account)
@@ -149,6 +182,7 @@ enum Transfer {
     }
 
     /// Refuses a debit the balance does not cover (unless overdraft is allowed).
+    @inline(__always)
     private static func check(_ leg: TransferLeg, _ balance: Int64, overdraft: Bool) throws(Rejection) {
         if !overdraft, leg.isDebit, balance &+ leg.amount < 0 {
             throw .insufficientFunds(account: leg.account, balance: balance, amount: 0 &- leg.amount)

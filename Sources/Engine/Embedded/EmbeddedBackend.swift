@@ -210,8 +210,8 @@ public final class EmbeddedBackend: Backend {
         for entry in rows {
             if entry.key >= Transfer.ledgerBase {
                 ledger[entry.key & ~Transfer.ledgerBase] = entry.xmin
-                for leg in Transfer.decodeLedger(entry.row.payload) ?? [] where leg.account < balances.count {
-                    balances[Int(leg.account)] &+= leg.amount
+                Transfer.forEachLeg(inLedger: entry.row.payload, amount: entry.row.balance) { account, amount in
+                    if account < balances.count { balances[Int(account)] &+= amount }
                 }
             } else {
                 actual[entry.key] = entry.row.balance
