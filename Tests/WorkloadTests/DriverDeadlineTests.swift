@@ -126,7 +126,7 @@ final class GaugedBackend: Backend {
         return await NullBackend().transfer(request)
     }
 
-    func counters() -> [String: Double] { [:] }
+    func counters() -> BackendCounters { BackendCounters() }
     func gauges() -> [String: Double] {
         [
             "commit_log_entries": Double(transfers.load(ordering: .relaxed)), "heap_versions": 100,

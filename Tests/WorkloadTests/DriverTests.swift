@@ -29,7 +29,7 @@ final class DelayBackend: Backend {
         return await inner.transfer(request)
     }
 
-    func counters() -> [String: Double] { [:] }
+    func counters() -> BackendCounters { BackendCounters() }
     func gauges() -> [String: Double] { [:] }
     func audit(_ expectation: AuditExpectation) async throws -> AuditReport {
         try await NullBackend().audit(expectation)

@@ -3,7 +3,9 @@ import Storage
 
 /// A backend that does nothing and commits every transfer at once: it measures the harness
 /// itself (key choice, per-layer recording, sampling), so a benchmark can show the driver is
-/// never the bottleneck. It holds no state, so its audit has nothing to find.
+/// never the bottleneck. It holds no state, so its audit has nothing to find; it refuses what can
+/// be refused without state (``TransferRequest``'s rules but account existence) with 22023, as
+/// every backend does.
 public final class NullBackend: Backend {
     /// `null`.
     public let name = "null"
@@ -18,19 +20,22 @@ public final class NullBackend: Backend {
     }
 
     public func transfer(_ request: TransferRequest) async -> TransferResult {
-        TransferResult(.committed, retried: [], trace: Trace(), endToEnd: 0, xid: request.id)
+        do { try Transfer.validate(request) } catch {
+            return TransferResult(.failed(sqlState: Transfer.InvalidRequest.sqlState), endToEndNanos: 0, xid: 0)
+        }
+        return TransferResult(.committed, endToEndNanos: 0, xid: request.id)
     }
 
-    public func counters() -> [String: Double] { [:] }
+    /// No nodes, so no counters.
+    public func counters() -> BackendCounters { BackendCounters() }
 
     public func gauges() -> [String: Double] { [:] }
 
     public func audit(_ expectation: AuditExpectation) async throws -> AuditReport {
         let total = expectation.initialBalance &* Int64(expectation.accounts)
         return AuditReport(
-            expectedTotal: total, actualTotal: total, negativeAccounts: 0, acknowledged: expectation.acknowledged.count,
-            lost: 0, xidMismatches: 0, balanceMismatches: 0, stateHashes: [:],
-            recoveries: ["null": "no state: nothing stored, nothing to recover"])
+            expectedTotal: total, actualTotal: total, acknowledged: expectation.acknowledged.count,
+            accountsFound: expectation.accounts)
     }
 
     public func shutdown() async throws {}

@@ -11,7 +11,7 @@ public final class EmbeddedBackend: Backend {
     /// `embedded`.
     public let name = "embedded"
     private let configuration: EngineConfiguration
-    private let nodeName: String
+    private let node: NodeID
     private let nodeDirectory: String
     private let storage: StorageEngine
     private let runtime: TransactionManager
@@ -32,8 +32,8 @@ public final class EmbeddedBackend: Backend {
                     + "region) arrives with L2, so use replicas: 1 for now")
         }
         self.configuration = configuration
-        nodeName = "\(region.name)/node-0"
-        nodeDirectory = configuration.dataDirectory + "/\(region.name)/node-0"
+        node = NodeID(region: region.name, replica: 0)
+        nodeDirectory = configuration.dataDirectory + "/\(node)"
         storage = try StorageEngine(
             directory: nodeDirectory, options: StorageOptions(durability: configuration.durability))
         clock = configuration.clock
@@ -86,8 +86,7 @@ public final class EmbeddedBackend: Backend {
         defer { pool.release(lease) }
         let session = lease.session
         let overdraft = configuration.overdraft
-        let ledgerPayload = Transfer.ledgerPayload(
-            from: request.from, to: request.to, padding: configuration.payloadBytes)
+        let ledgerPayload = Transfer.ledgerPayload(legs: request.legs, padding: configuration.payloadBytes)
         var retried: [String] = []
         if let batcher {
             let outcome = await batcher.submit { member in
@@ -136,7 +135,8 @@ public final class EmbeddedBackend: Backend {
         }
     }
 
-    public func counters() -> [String: Double] {
+    /// The node's counters (one node until L2 assembles replicas).
+    public func counters() -> BackendCounters {
         let s = storage.statistics()
         let r = runtime.statistics
         let l = runtime.locks.statistics
@@ -177,7 +177,7 @@ public final class EmbeddedBackend: Backend {
             counters["batch_members_ran_alone"] = Double(b.ranAlone)
             counters["batches_failed"] = Double(b.failedBatches)
         }
-        return counters
+        return BackendCounters(nodes: [node: counters])
     }
 
     public func gauges() -> [String: Double] {
@@ -202,21 +202,16 @@ public final class EmbeddedBackend: Backend {
         let rows = recovered.committedRows()
         var balances = [Int64](repeating: expectation.initialBalance, count: expectation.accounts)
         var report = AuditReport(
-            expectedTotal: expectation.initialBalance &* Int64(expectation.accounts), actualTotal: 0,
-            negativeAccounts: 0,
-            acknowledged: expectation.acknowledged.count, lost: 0, xidMismatches: 0, balanceMismatches: 0,
-            stateHashes: [nodeName: recovered.stateHash()],
-            recoveries: [nodeName: Self.describe(recovered.recovery)])
+            expectedTotal: expectation.initialBalance &* Int64(expectation.accounts),
+            acknowledged: expectation.acknowledged.count, stateHashes: [node: recovered.stateHash()],
+            recoveries: [node: NodeRecovery(recovered.recovery)])
         var ledger: [UInt64: TransactionID] = [:]
         var actual: [AccountID: Int64] = [:]
         for entry in rows {
             if entry.key >= Transfer.ledgerBase {
                 ledger[entry.key & ~Transfer.ledgerBase] = entry.xmin
-                if let (from, to) = Transfer.decodeLedger(entry.row.payload), Int(from) < balances.count,
-                    Int(to) < balances.count
-                {
-                    balances[Int(from)] &-= entry.row.balance
-                    balances[Int(to)] &+= entry.row.balance
+                Transfer.forEachLeg(inLedger: entry.row.payload, amount: entry.row.balance) { account, amount in
+                    if account < balances.count { balances[Int(account)] &+= amount }
                 }
             } else {
                 actual[entry.key] = entry.row.balance
@@ -236,12 +231,6 @@ public final class EmbeddedBackend: Backend {
             if found != xid { report.xidMismatches += 1 }
         }
         return report
-    }
-
-    private static func describe(_ recovery: RecoveryReport) -> String {
-        "checkpoint \(recovery.checkpointLoaded ? "loaded" : "none"), \(recovery.recordsReplayed) WAL records replayed, "
-            + "\(recovery.committedReplayed) commits, \(recovery.abortedInProgress) in-progress aborted, "
-            + "\(recovery.preparedRestored) prepared restored, \(recovery.truncatedBytes) torn bytes cut"
     }
 
     public func shutdown() async throws {

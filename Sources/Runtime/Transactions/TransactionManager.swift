@@ -177,11 +177,15 @@ public final class TransactionManager: Sendable {
     /// replayed). An error thrown by the body itself that is not a `TransactionError` (a
     /// business rejection) aborts and ends the run without retry.
     ///
-    /// - Parameter xid: supplies the id of each attempt (L2's timestamp), nil to let L0 assign.
+    /// - Parameter xid: the timestamp provider: supplies the id of each attempt (L2's
+    ///   timestamp, possibly after a round trip to the timestamp oracle; its time is the L2
+    ///   `timestamp` span). A provider returning nil, or none (the default, local behaviour, at
+    ///   no cost), lets L0 assign the id. An error it throws fails the attempt as a `begin`
+    ///   error would (retried if retryable).
     public func run<Value: Sendable>(
         _ isolation: IsolationLevel, retry: RetryPolicy? = nil,
         random: inout some RandomNumberGenerator,
-        xid: (@Sendable (_ attempt: Int) -> TransactionID?)? = nil,
+        xid: (@Sendable (_ attempt: Int) async throws(TransactionError) -> TransactionID?)? = nil,
         _ body: (Transaction) async throws -> Value
     ) async -> Execution<Value> {
         let policy = retry ?? options.retry
@@ -193,10 +197,16 @@ public final class TransactionManager: Sendable {
         while true {
             attempt += 1
             let outcome: Result<Value, any Error>
-            let beginStart = clock.nowNanos()
             var transaction: Transaction?
             do {
-                let txn = try begin(isolation, xid: xid?(attempt))
+                var imposed: TransactionID?
+                if let xid {
+                    let asked = clock.nowNanos()
+                    defer { trace.add(.timestamp, clock.nowNanos() &- asked) }
+                    imposed = try await xid(attempt)
+                }
+                let beginStart = clock.nowNanos()
+                let txn = try begin(isolation, xid: imposed)
                 transaction = txn
                 lastXid = txn.xid
                 trace.add(.begin, clock.nowNanos() &- beginStart)

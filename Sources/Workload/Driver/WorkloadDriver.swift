@@ -209,8 +209,8 @@ public struct WorkloadDriver: Sendable {
         let end = control.measureEnd.load(ordering: .relaxed)
         let measuredSeconds = Double(end > measureStart ? end - measureStart : 0) / 1e9
 
-        var counters = backend.counters()
-        for (key, before) in countersBefore.values { counters[key] = (counters[key] ?? before) - before }
+        // Totals over the nodes of what changed while measuring: the flat counters of run.json.
+        var counters = backend.counters().subtracting(countersBefore.values).totals
         for (key, value) in backend.gauges() { counters[key] = value }
         for (key, value) in options.memoryGauges() { counters[key] = value }
         let flushes = counters["wal_flushes_with_commits"] ?? 0
@@ -264,8 +264,7 @@ public struct WorkloadDriver: Sendable {
     /// load was lost are gone too, so money is checked among the accounts that survived.
     func checks(_ audit: AuditReport) -> [CheckResult] {
         var results: [CheckResult] = []
-        let recovery = audit.recoveries.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(
-            separator: "; ")
+        let recovery = RecoveryText.describe(audit.recoveries)
         let crash = spec.effectiveCrash == .process ? "a process crash" : "a power failure"
         let lossIsPrice = spec.durability == .none
         let accountsLost = lossIsPrice ? max(0, spec.accounts - audit.accountsFound) : 0
@@ -326,9 +325,9 @@ public struct WorkloadDriver: Sendable {
 
 /// Counter values at the start of measuring, so results report the measured phase only.
 final class CounterSnapshot: Sendable {
-    private let storage = Mutex<[String: Double]>([:])
+    private let storage = Mutex(BackendCounters())
 
-    var values: [String: Double] { storage.withLock { $0 } }
+    var values: BackendCounters { storage.withLock { $0 } }
 
-    func set(_ values: [String: Double]) { storage.withLock { $0 = values } }
+    func set(_ values: BackendCounters) { storage.withLock { $0 = values } }
 }
