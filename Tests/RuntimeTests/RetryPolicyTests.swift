@@ -74,7 +74,7 @@ struct RetryPolicyTests {
     func retriesSerializationFailure() async throws {
         try await withRuntime(options: patientOptions) { manager in
             try await seedRows(manager, [1: 0])
-            let policy = RetryPolicy(maxAttempts: 5, baseBackoff: .microseconds(10))
+            let policy = RetryPolicy(maxAttempts: 5, baseBackoff: .microseconds(10), maxTotal: .seconds(3600))
             let (execution, _) = await conflictingRun(manager, conflicts: 2, policy: policy)
             #expect(try execution.result.get() == 3)
             #expect(execution.attempts == 3)
@@ -92,7 +92,7 @@ struct RetryPolicyTests {
     func exhaustsAttempts() async throws {
         try await withRuntime(options: patientOptions) { manager in
             try await seedRows(manager, [1: 0])
-            let policy = RetryPolicy(maxAttempts: 4, baseBackoff: .microseconds(10))
+            let policy = RetryPolicy(maxAttempts: 4, baseBackoff: .microseconds(10), maxTotal: .seconds(3600))
             let (execution, attempts) = await conflictingRun(manager, conflicts: .max, policy: policy)
             #expect(attempts == 4)
             #expect(execution.attempts == 4)
@@ -161,7 +161,7 @@ struct RetryPolicyTests {
             let stale = manager.storage.highestTransactionID
             let fresh = stale + 1_000
             var random = SplitMix64(seed: 4)
-            let policy = RetryPolicy(maxAttempts: 3, baseBackoff: .zero)
+            let policy = RetryPolicy(maxAttempts: 3, baseBackoff: .zero, maxTotal: .seconds(3600))
             let execution = await manager.run(
                 .serializable, retry: policy, random: &random,
                 xid: { attempt in
@@ -182,7 +182,7 @@ struct RetryPolicyTests {
     func retryableCodes(code: TransactionError.Code) async throws {
         try await withRuntime { manager in
             var random = SplitMix64(seed: 3)
-            let policy = RetryPolicy(maxAttempts: 3, baseBackoff: .zero)
+            let policy = RetryPolicy(maxAttempts: 3, baseBackoff: .zero, maxTotal: .seconds(3600))
             let execution = await manager.run(.readCommitted, retry: policy, random: &random) { _ in
                 throw TransactionError(code, "injected")
             }

@@ -65,7 +65,8 @@ struct TimestampProviderTests {
             var random = SplitMix64(seed: 12)
             let asked = Atomic<Int>(0)
             let execution = await manager.run(
-                .serializable, retry: RetryPolicy(maxAttempts: 3, baseBackoff: .zero), random: &random,
+                .serializable, retry: RetryPolicy(maxAttempts: 3, baseBackoff: .zero, maxTotal: .seconds(3600)),
+                random: &random,
                 xid: { attempt throws(TransactionError) in
                     asked.add(1, ordering: .relaxed)
                     if attempt == 1 { throw TransactionError(.serializationFailure, "oracle unreachable") }

@@ -46,7 +46,7 @@ struct TraceTests {
             try await seedRows(manager, [1: 0])
             var random = SplitMix64(seed: 3)
             var attempt = 0
-            let policy = RetryPolicy(maxAttempts: 5, baseBackoff: .milliseconds(2))
+            let policy = RetryPolicy(maxAttempts: 5, baseBackoff: .milliseconds(2), maxTotal: .seconds(3600))
             let execution = await manager.run(.repeatableRead, retry: policy, random: &random) { transaction in
                 attempt += 1
                 let seen = try #require(try await transaction.read(1)).balance
