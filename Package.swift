@@ -184,6 +184,7 @@ let package = Package(
                 "Results",
                 "Workload",
                 "Reporting",
+                "PostgresCluster",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
