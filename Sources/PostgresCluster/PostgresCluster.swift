@@ -29,17 +29,21 @@ public struct PostgresCluster: Sendable {
         public var ports: [Int]
         /// The longest wait for one server to start or stop.
         public var startTimeout: Duration
+        /// Extra `name = value` lines appended to every primary's postgresql.conf after
+        /// LayerBench's own (standbys copy them), e.g. `shared_buffers = '512MB'`.
+        public var settings: [String]
         /// The binaries and clock.
         public var tools: PostgresTools
 
         /// The defaults: 100 connections, free ports, 30 s per server.
         public init(
             maxConnections: Int = 100, ports: [Int] = [], startTimeout: Duration = .seconds(30),
-            tools: PostgresTools = PostgresTools()
+            settings: [String] = [], tools: PostgresTools = PostgresTools()
         ) {
             self.maxConnections = maxConnections
             self.ports = ports
             self.startTimeout = startTimeout
+            self.settings = settings
             self.tools = tools
         }
     }
@@ -91,6 +95,7 @@ public struct PostgresCluster: Sendable {
             for server in state.servers where server.isPrimary {
                 _ = try await tools.query(
                     port: server.port, database: "postgres", "CREATE DATABASE \(Self.databaseName)")
+                try await waitForReplay(server, standbys: state.servers.filter { $0.region == server.region }.count - 1)
             }
             return state
         } catch {
@@ -230,7 +235,7 @@ public struct PostgresCluster: Sendable {
             "max_wal_senders = \(max(10, standbys.count + 2))",
             "hot_standby = on",
             "synchronous_standby_names = '\(synchronous > 0 ? "ANY \(synchronous) (\(names))" : "")'",
-        ]
+        ] + options.settings
     }
 
     private func appendConfiguration(_ lines: [String], to path: String) throws(ClusterError) {
@@ -273,6 +278,28 @@ public struct PostgresCluster: Sendable {
             throw ClusterError(.server, startFailure(server, "no postmaster.pid after start"))
         }
         return pid
+    }
+
+    /// Waits (bounded) until `standbys` standbys of `primary` have replayed its WAL up to now, so
+    /// that every DSN `up` prints already sees the `layerbench` database.
+    private func waitForReplay(_ primary: ClusterState.Server, standbys: Int) async throws(ClusterError) {
+        guard standbys > 0 else { return }
+        let target = try await tools.query(port: primary.port, database: "postgres", "SELECT pg_current_wal_lsn()")
+        let clock = tools.clock
+        let begin = clock.nowNanos()
+        while true {
+            let caughtUp = try await tools.query(
+                port: primary.port, database: "postgres",
+                "SELECT count(*) FROM pg_stat_replication WHERE replay_lsn >= '\(target)'::pg_lsn")
+            if Int(caughtUp) ?? 0 >= standbys { return }
+            if clock.nanosSince(begin) > options.startTimeout.clampedNanoseconds {
+                throw ClusterError(
+                    .server,
+                    "the standbys of \(primary.name) (127.0.0.1:\(primary.port)) did not replay up to \(target) "
+                        + "within \(options.startTimeout): \(caughtUp) of \(standbys) caught up")
+            }
+            try? await clock.sleep(nanoseconds: 20_000_000)
+        }
     }
 
     private func startFailure(_ server: ClusterState.Server, _ detail: String) -> String {

@@ -21,7 +21,7 @@ struct ClusterIntegrationTests {
     static let tools = PostgresTools()
 
     /// A 2-region x 2-replica spec, synchronous standbys.
-    static func spec() throws -> WorkloadSpec {
+    static func spec(asyncReplication: String = "false") throws -> WorkloadSpec {
         let yaml = """
             name: it-2x2
             accounts: 1000
@@ -34,7 +34,7 @@ struct ClusterIntegrationTests {
               rtt:
                 us-east: {eu-west: 80ms}
             optimisations:
-              async_replication: false
+              async_replication: \(asyncReplication)
             """
         return try WorkloadSpec.decode(bytes: Array(yaml.utf8), file: "it-2x2.yaml")
     }
@@ -149,6 +149,154 @@ struct ClusterIntegrationTests {
         #expect(error?.message.contains("eu-west-primary") == true)
         #expect(!FileManager.default.fileExists(atPath: directory))
         #expect(Self.serversAlive([directory + "/us-east/primary", directory + "/us-east/standby1"]).isEmpty)
+    }
+}
+
+extension ClusterIntegrationTests {
+    @Test("async_replication true: standbys stream asynchronously (no synchronous_standby_names)")
+    func asyncStandbys() async throws {
+        let directory = Self.directory()
+        let matrix = try Self.spec(asyncReplication: "[false, true]")
+        let topology = try ClusterTopology(spec: matrix, asyncReplication: true)
+        try await Self.withCluster(PostgresCluster(directory: directory), topology) {
+            (state: ClusterState) async throws in
+            for primary in state.servers.filter(\.isPrimary) {
+                #expect(try await Self.tools.query(port: primary.port, "SHOW synchronous_standby_names") == "")
+                #expect(
+                    try await Self.tools.query(
+                        port: primary.port, "SELECT application_name, sync_state FROM pg_stat_replication")
+                        == "\(primary.region)-standby1|async")
+            }
+        }
+        #expect(!FileManager.default.fileExists(atPath: directory))
+    }
+
+    @Test("a server that fails to start is named with its log file and the log's last lines")
+    func failedStart() async throws {
+        let directory = Self.directory()
+        let cluster = PostgresCluster(
+            directory: directory, options: .init(settings: ["shared_buffers = 'not-a-size'"]))
+        let topology = ClusterTopology(regions: [.init(name: "solo", replicas: 2)], asyncReplication: false)
+        let error = await #expect(throws: ClusterError.self) { try await cluster.up(topology, name: "it-fail") }
+        #expect(error?.kind == .server)
+        #expect(error?.message.contains("solo-primary") == true)
+        #expect(error?.message.contains("\(directory)/solo/solo-primary.log") == true)
+        // The log's last lines carry PostgreSQL's own complaint about the setting.
+        #expect(error?.message.contains("shared_buffers") == true)
+        #expect(!FileManager.default.fileExists(atPath: directory))
+    }
+
+    @Test("the CLI: `cluster up` prints DSNs and creates the database; `down` in a new process stops all")
+    func commandLine() async throws {
+        let scratch = Self.directory()
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: false)
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let specPath = scratch + "/it-2x2.yaml"
+        let yaml = """
+            name: it-cli
+            accounts: 1000
+            clients: 4
+            duration: 1s
+            regions:
+              - {name: us-east, replicas: 2}
+              - {name: eu-west, replicas: 1}
+            network:
+              rtt:
+                us-east: {eu-west: 80ms}
+            """
+        try Data(yaml.utf8).write(to: URL(fileURLWithPath: specPath))
+        let directory = scratch + "/cluster"
+        do {
+            try await Self.commandLine(specPath: specPath, directory: directory)
+        } catch {
+            _ = try? await PostgresCluster(directory: directory).down()
+            throw error
+        }
+    }
+
+    /// The body of ``commandLine()``: up, up again, down, down again through the binary.
+    static func commandLine(specPath: String, directory: String) async throws {
+
+        let up = try await Binary.run(["cluster", "up", specPath, "--directory", directory])
+        #expect(up.status == 0, "\(up.output)")
+        let dsns = up.output.split(separator: "\n").compactMap { line -> String? in
+            guard let range = line.range(of: "postgres://postgres@127.0.0.1:") else { return nil }
+            return String(line[range.lowerBound...].prefix { $0 != " " })
+        }
+        #expect(dsns.count == 3)
+        #expect(dsns.allSatisfy { $0.hasSuffix("/layerbench") })
+        let state = try #require(try ClusterState.read(directory: directory))
+        #expect(Set(dsns) == Set(state.servers.map { $0.dsn() }))
+        for server in state.servers {
+            // `up` returns once the standbys replayed the CREATE DATABASE: every DSN works at once.
+            #expect(try await Self.tools.query(port: server.port, "SELECT current_database()") == "layerbench")
+        }
+
+        let again = try await Binary.run(["cluster", "up", specPath, "--directory", directory])
+        #expect(again.status == 1)
+        #expect(again.output.contains("already up in \(directory)"))
+
+        let down = try await Binary.run(["cluster", "down", specPath, "--directory", directory])
+        #expect(down.status == 0, "\(down.output)")
+        #expect(serversAlive(state.servers.map(\.dataDirectory)).isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: directory))
+        let downAgain = try await Binary.run(["cluster", "down", specPath, "--directory", directory])
+        #expect(downAgain.status == 1)
+        #expect(downAgain.output.contains("no cluster in \(directory)"))
+    }
+}
+
+/// Runs the built `layerbench` binary (beside the test bundle) with posix_spawn, output to a file.
+enum Binary {
+    struct Result {
+        var status: Int32
+        var output: String
+    }
+
+    static var path: String {
+        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+            .deletingLastPathComponent()
+        while !FileManager.default.fileExists(atPath: directory.appendingPathComponent("layerbench").path),
+            directory.path != "/"
+        {
+            directory = directory.deletingLastPathComponent()
+        }
+        return directory.appendingPathComponent("layerbench").path
+    }
+
+    /// Runs the binary to completion; killed after `timeout` seconds (a bound, not an ordering).
+    static func run(_ arguments: [String], timeout: UInt64 = 120) async throws -> Result {
+        let capture = NSTemporaryDirectory() + "layerbench-it-out-\(UUID().uuidString)"
+        let fd = open(capture, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw POSIXError(.EIO) }
+        defer {
+            close(fd)
+            unlink(capture)
+        }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, fd, 1)
+        posix_spawn_file_actions_adddup2(&actions, fd, 2)
+        let argv = [path] + arguments
+        let cArguments = argv.map { strdup($0) } + [nil]
+        defer { for pointer in cArguments { free(pointer) } }
+        var pid: pid_t = 0
+        guard posix_spawn(&pid, path, &actions, nil, cArguments, environ) == 0 else { throw POSIXError(.ENOEXEC) }
+        let clock = SystemClock.shared
+        let begin = clock.nowNanos()
+        var status: Int32 = 0
+        while waitpid(pid, &status, WNOHANG) != pid {
+            if clock.nanosSince(begin) > timeout * 1_000_000_000 {
+                kill(pid, SIGKILL)
+                _ = waitpid(pid, &status, 0)
+                break
+            }
+            try await clock.sleep(nanoseconds: 10_000_000)
+        }
+        let output = (try? String(contentsOfFile: capture, encoding: .utf8)) ?? ""
+        return Result(status: (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f), output: output)
     }
 }
 
