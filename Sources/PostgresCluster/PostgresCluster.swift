@@ -86,7 +86,6 @@ public struct PostgresCluster: Sendable {
         var state = ClusterState(
             spec: name, directory: directory, asyncReplication: topology.asyncReplication, servers: [])
         do {
-            try PostgresTools.give(directory, to: user)
             state.servers = try plan(topology)
             try state.write()
             for region in topology.regions {
@@ -130,23 +129,22 @@ public struct PostgresCluster: Sendable {
                     .directory,
                     "\(directory) is not empty and was not created by `layerbench cluster up`; refusing to use it")
             }
-            guard rmdir(directory) == 0 else {
-                throw ClusterError(.directory, "cannot take \(directory): \(String(cString: strerror(errno)))")
+        }
+        // An existing empty directory is adopted: `down` then empties it but leaves it.
+        let created = !fileManager.fileExists(atPath: directory)
+        if created {
+            let parent = (directory as NSString).deletingLastPathComponent
+            guard fileManager.fileExists(atPath: parent) else {
+                throw ClusterError(.directory, "the parent of \(directory) does not exist")
+            }
+            guard mkdir(directory, 0o755) == 0 else {
+                throw ClusterError(.directory, "cannot create \(directory): \(String(cString: strerror(errno)))")
             }
         }
-        let parent = (directory as NSString).deletingLastPathComponent
-        guard fileManager.fileExists(atPath: parent) else {
-            throw ClusterError(.directory, "the parent of \(directory) does not exist")
-        }
-        guard mkdir(directory, 0o755) == 0 else {
-            throw ClusterError(.directory, "cannot create \(directory): \(String(cString: strerror(errno)))")
-        }
         // No `pid` line: the harness's stale-directory sweep must never take a live cluster.
-        guard
-            fileManager.createFile(
-                atPath: marker, contents: Data("cluster \(name)\ncreated by layerbench cluster up\n".utf8))
-        else {
-            rmdir(directory)
+        let text = "cluster \(name)\ncreated by layerbench cluster up\n\(Self.createdLine)\(created ? "yes" : "no")\n"
+        guard fileManager.createFile(atPath: marker, contents: Data(text.utf8)) else {
+            if created { rmdir(directory) }
             throw ClusterError(.directory, "cannot create the marker \(marker)")
         }
     }
@@ -395,8 +393,22 @@ public struct PostgresCluster: Sendable {
     }
 
     /// Removes the directory when it carries the marker `up` wrote.
+    /// Removes the directory when it carries the marker `up` wrote; a directory `up` adopted
+    /// (it existed, empty) is emptied and kept.
     private func removeDirectory() {
-        guard FileManager.default.fileExists(atPath: marker) else { return }
-        try? FileManager.default.removeItem(atPath: directory)
+        let fileManager = FileManager.default
+        guard let text = try? String(contentsOfFile: marker, encoding: .utf8) else { return }
+        if text.contains("\(Self.createdLine)no") {
+            for name in (try? fileManager.contentsOfDirectory(atPath: directory)) ?? [] where name != Self.markerName {
+                try? fileManager.removeItem(atPath: (directory as NSString).appendingPathComponent(name))
+            }
+            try? fileManager.removeItem(atPath: marker)
+        } else {
+            try? fileManager.removeItem(atPath: directory)
+        }
     }
+
+    /// The marker's line saying whether `up` created the directory (`yes`) or adopted it (`no`).
+    static let createdLine = "created-directory "
+
 }

@@ -171,6 +171,19 @@ extension ClusterIntegrationTests {
         #expect(!FileManager.default.fileExists(atPath: directory))
     }
 
+    @Test("an existing empty directory is used and, after down, left in place empty")
+    func adoptedDirectory() async throws {
+        let directory = Self.directory()
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let topology = ClusterTopology(regions: [.init(name: "solo", replicas: 1)], asyncReplication: false)
+        try await Self.withCluster(PostgresCluster(directory: directory), topology) { (state: ClusterState) in
+            #expect(state.servers.count == 1)
+        }
+        #expect(FileManager.default.fileExists(atPath: directory))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory).isEmpty)
+    }
+
     @Test("a server that fails to start is named with its log file and the log's last lines")
     func failedStart() async throws {
         let directory = Self.directory()
