@@ -156,6 +156,22 @@ let package = Package(
         .testTarget(name: "CLITests"),
         // HARNESS-TARGETS-END
 
+        // PostgresCluster: local PostgreSQL 15 servers for a spec (`layerbench cluster up/down`), run
+        // through the PostgreSQL binaries with Foundation's Process (no postgres-nio).
+        .target(
+            name: "PostgresCluster",
+            dependencies: ["Storage", "WorkloadSpec"]
+        ),
+        .testTarget(
+            name: "PostgresClusterTests",
+            dependencies: ["PostgresCluster", "WorkloadSpec"]
+        ),
+        // IntegrationTests: real PostgreSQL servers (skipped, visibly, without the binaries).
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["PostgresCluster", "WorkloadSpec", "Storage"]
+        ),
+
         // The command line: a thin executable over the libraries, linked with jemalloc.
         .executableTarget(
             name: "layerbench",
@@ -168,6 +184,7 @@ let package = Package(
                 "Results",
                 "Workload",
                 "Reporting",
+                "PostgresCluster",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]

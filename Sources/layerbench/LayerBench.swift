@@ -10,7 +10,7 @@ struct LayerBench: AsyncParsableCommand {
         discussion: ExitStatus.help(["2   a regression (gate)", "130 run interrupted by SIGINT, 143 by SIGTERM"]),
         subcommands: [
             RunCommand.self, ValidateCommand.self, CompareCommand.self, MergeCommand.self, GateCommand.self,
-            BenchCommand.self, VersionCommand.self,
+            BenchCommand.self, ClusterCommand.self, VersionCommand.self,
         ]
     )
 
