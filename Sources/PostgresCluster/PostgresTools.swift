@@ -215,7 +215,7 @@ public struct PostgresTools: Sendable {
     }
 
     /// A TCP socket bound to 127.0.0.1:`port` and its port number.
-    private static func bind(port: Int) throws(ClusterError) -> (Int32, Int) {
+    static func bind(port: Int) throws(ClusterError) -> (Int32, Int) {
         #if canImport(Glibc)
             let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         #else
@@ -249,5 +249,37 @@ public struct PostgresTools: Sendable {
             throw ClusterError(.server, "getsockname: \(String(cString: strerror(errno)))")
         }
         return (fd, Int(UInt16(bigEndian: address.sin_port)))
+    }
+}
+
+/// A TCP socket listening on 127.0.0.1 at a port the kernel chose: what holds a port busy (the
+/// tests of `cluster up` on a busy port use it).
+package struct LoopbackListener {
+    /// The listening socket.
+    package let fd: Int32
+    /// The port it listens on.
+    package let port: Int
+
+    /// Binds a free port on 127.0.0.1 and listens on it.
+    package init() throws(ClusterError) {
+        let (fd, port) = try PostgresTools.bind(port: 0)
+        guard listen(fd, 1) == 0 else {
+            let reason = String(cString: strerror(errno))
+            Self.closeSocket(fd)
+            throw ClusterError(.server, "listen: \(reason)")
+        }
+        self.fd = fd
+        self.port = port
+    }
+
+    /// Stops listening and frees the port.
+    package func close() { Self.closeSocket(fd) }
+
+    private static func closeSocket(_ fd: Int32) {
+        #if canImport(Glibc)
+            _ = Glibc.close(fd)
+        #else
+            _ = Darwin.close(fd)
+        #endif
     }
 }

@@ -136,7 +136,7 @@ struct ClusterIntegrationTests {
 
     @Test("a busy port fails `up` naming the port, and leaves no server or directory behind")
     func busyPort() async throws {
-        let listener = try Listener()
+        let listener = try LoopbackListener()
         defer { listener.close() }
         let directory = Self.directory()
         // The eu-west primary (third server) gets the busy port: us-east's servers start first.
@@ -316,7 +316,7 @@ enum Binary {
 /// Free ports for tests, chosen as `up` chooses them (bind port 0, hold until all chosen).
 enum PostgresToolsPorts {
     static func free(_ count: Int) throws -> [Int] {
-        let listeners = try (0..<count).map { _ in try Listener() }
+        let listeners = try (0..<count).map { _ in try LoopbackListener() }
         defer { for listener in listeners { listener.close() } }
         return listeners.map(\.port)
     }

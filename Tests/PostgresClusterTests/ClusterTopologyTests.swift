@@ -68,7 +68,7 @@ struct ClusterTopologyTests {
         let ports = try PostgresTools.freePorts(8)
         #expect(Set(ports).count == 8)
         #expect(ports.allSatisfy { $0 > 0 && $0 < 65536 })
-        let listener = try Listener()
+        let listener = try LoopbackListener()
         defer { listener.close() }
         let error = #expect(throws: ClusterError.self) {
             try PostgresTools.checkFree(port: listener.port, server: "r-primary")
