@@ -209,7 +209,8 @@ extension StorageEngine {
                                 xmin: xmin, xmax: xmax, row: Row(balance: Int64(bitPattern: balance), payload: payload),
                                 frozen: frozen == 1))
                     }
-                    s.heap.shards[shard][key] = VersionChain(versions: chain, lsn: lsn)
+                    // Through the heap's subscript: marks the row dirty if vacuum has work on it.
+                    s.heap[key] = VersionChain(versions: chain, lsn: lsn)
                 }
             }
             guard reader.isAtEnd else { throw corrupt("trailing bytes") }

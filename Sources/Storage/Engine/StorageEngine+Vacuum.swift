@@ -37,23 +37,29 @@ extension StorageEngine {
             // Transactions below the horizon still named by a version (none after a freezing
             // pass: their versions are frozen, pruned, or had an aborted xmax cleared).
             var referenced = Set<TransactionID>()
+            var scanned = 0
             for shard in 0..<Heap.shardCount {
                 state.withLock { s in
                     guard !s.closed else { return }
-                    var rows: [AccountID: VersionChain] = [:]
-                    swap(&rows, &s.heap.shards[shard])
-                    var emptied: [AccountID] = []
-                    for index in rows.indices {
+                    // Only the shard's dirty rows (see `Heap.dirty`): every other row is all-frozen
+                    // with no xmax, and a pass has nothing to do there. The set is swapped out and
+                    // the rows that keep an unfrozen version or an xmax are put back.
+                    var keys = Set<AccountID>()
+                    swap(&keys, &s.heap.dirty[shard])
+                    var stillDirty = Set<AccountID>()
+                    for key in keys {
+                        guard var chain = s.heap.shards[shard].removeValue(forKey: key) else { continue }
+                        scanned += 1
                         let (gone, iced) = StorageEngine.vacuumChain(
-                            &rows.values[index].versions, horizon: horizon, freeze: freeze, s.commitLog,
-                            referenced: &referenced)
+                            &chain.versions, horizon: horizon, freeze: freeze, s.commitLog, referenced: &referenced)
                         removed += gone
                         frozen += iced
                         s.versionCount -= gone
-                        if rows.values[index].versions.isEmpty { emptied.append(rows.keys[index]) }
+                        guard !chain.versions.isEmpty else { continue }
+                        if chain.needsVacuum { stillDirty.insert(key) }
+                        s.heap.shards[shard][key] = chain
                     }
-                    for key in emptied { rows[key] = nil }
-                    swap(&rows, &s.heap.shards[shard])
+                    s.heap.dirty[shard] = stillDirty
                 }
                 StorageEngine.yieldToCommitters()
             }
@@ -82,11 +88,53 @@ extension StorageEngine {
                 s.statistics.versionsVacuumed += UInt64(removed)
                 s.statistics.versionsFrozen += UInt64(frozen)
                 s.statistics.vacuums += 1
+                s.statistics.vacuumRowsScanned += UInt64(scanned)
                 s.commitLogAfterVacuum = s.commitLog.count
                 return VacuumReport(
                     horizon: horizon, versionsRemoved: removed, commitLogEntriesRemoved: dropped,
                     versionsFrozen: frozen)
             }
+        }
+    }
+
+    /// Debug check of the dirty-set invariant (see `Heap.dirty`): every row not in its shard's
+    /// dirty set is all-frozen with no xmax. Returns the number of rows violating it, and fails
+    /// an `assert` (debug builds) when there is one. A full heap scan: for tests only.
+    @discardableResult
+    func assertVacuumMapInvariant() -> Int {
+        state.withLock { s in
+            var violations = 0
+            for shard in 0..<Heap.shardCount {
+                for (key, chain) in s.heap.shards[shard] where !s.heap.dirty[shard].contains(key) && chain.needsVacuum {
+                    violations += 1
+                }
+            }
+            assert(violations == 0, "\(violations) rows need vacuum but are not in the dirty set")
+            return violations
+        }
+    }
+
+    /// The reference full scan, without changing anything: what a vacuum pass visiting every row
+    /// of the heap (the pre-dirty-set algorithm) would change now, at the current horizon.
+    /// Returns the rows whose chain it would change (versions removed, frozen, or an aborted
+    /// xmax cleared). For tests: after a dirty-set pass it must find nothing.
+    func referenceFullScanChanges(freeze: Bool) -> Int {
+        state.withLock { s in
+            let horizon = StorageEngine.horizon(s)
+            var referenced = Set<TransactionID>()
+            var changed = 0
+            for (_, chain) in s.heap.rows {
+                var versions = chain.versions
+                _ = StorageEngine.vacuumChain(
+                    &versions, horizon: horizon, freeze: freeze, s.commitLog, referenced: &referenced)
+                let same =
+                    versions.count == chain.versions.count
+                    && zip(versions, chain.versions).allSatisfy {
+                        $0.xmin == $1.xmin && $0.xmax == $1.xmax && $0.frozen == $1.frozen
+                    }
+                if !same { changed += 1 }
+            }
+            return changed
         }
     }
 

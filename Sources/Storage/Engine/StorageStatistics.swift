@@ -28,6 +28,9 @@ public struct StorageStatistics: Sendable, Hashable {
     public var versionsFrozen: UInt64 = 0
     /// Vacuum passes completed (explicit and background).
     public var vacuums: UInt64 = 0
+    /// Rows vacuum visited (its dirty sets: rows written since they were last all-frozen), not
+    /// every row of the heap.
+    public var vacuumRowsScanned: UInt64 = 0
     /// Versions currently in the heap, live and dead.
     public var versionsInHeap: Int = 0
     /// Entries currently in the commit log.

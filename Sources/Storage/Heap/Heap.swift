@@ -4,6 +4,12 @@
 struct VersionChain: Sendable {
     var versions: [TupleVersion]
     var lsn: LSN
+
+    /// Whether a vacuum pass can have work on this chain: a version not yet frozen or with an
+    /// `xmax` set (live, aborted, or replaced by a committed transaction).
+    var needsVacuum: Bool {
+        versions.contains { !$0.frozen || $0.xmax != 0 }
+    }
 }
 
 /// The heap: every row's version chain, split into `shardCount` shards by a hash of the key, so
@@ -17,6 +23,15 @@ struct Heap: Sendable {
 
     var shards: [[AccountID: VersionChain]] = Array(repeating: [:], count: Heap.shardCount)
 
+    /// Per shard, the keys vacuum must visit (PostgreSQL's visibility map, inverted: the set
+    /// lists the rows NOT all-frozen). Invariant: a key of the heap that is NOT in its shard's
+    /// dirty set has a chain whose versions are all frozen and have `xmax == 0` (so a vacuum
+    /// pass, freezing or not, has nothing to remove, freeze, clear or reference there). Every
+    /// store through `subscript(key:)` marks the key when its chain `needsVacuum`; code writing
+    /// `shards` directly (vacuum) keeps the invariant itself. A key may stay in the set after
+    /// its row is gone (vacuum skips it). Checked by `StorageEngine.assertVacuumMapInvariant()`.
+    var dirty: [Set<AccountID>] = Array(repeating: [], count: Heap.shardCount)
+
     /// The shard of `key` (Fibonacci hashing: consecutive keys spread evenly).
     @inline(__always)
     static func shard(of key: AccountID) -> Int {
@@ -25,7 +40,11 @@ struct Heap: Sendable {
 
     subscript(key: AccountID) -> VersionChain? {
         get { shards[Heap.shard(of: key)][key] }
-        set { shards[Heap.shard(of: key)][key] = newValue }
+        set {
+            let shard = Heap.shard(of: key)
+            if let newValue, newValue.needsVacuum { dirty[shard].insert(key) }
+            shards[shard][key] = newValue
+        }
     }
 
     mutating func removeValue(forKey key: AccountID) -> VersionChain? {
