@@ -11,6 +11,32 @@ struct RaftNodeTests {
     /// The (index, term, data) of what a replica applied, for comparisons across replicas.
     static func history(_ machine: RecordingStateMachine?) -> [RaftEntry] { machine?.applied ?? [] }
 
+    /// Proposes `prefix-0 ..< prefix-count` to `leader` one after another and records each
+    /// acknowledged index with its text in `acknowledged`.
+    static func proposeEach(
+        _ group: RaftNodeGroup, _ leader: RaftNodeID, _ prefix: String, count: Int,
+        into acknowledged: inout [UInt64: String]
+    ) async throws {
+        for k in 0..<count {
+            let result = try #require(await group.propose(leader, "\(prefix)-\(k)"))
+            acknowledged[try result.get()] = "\(prefix)-\(k)"
+        }
+    }
+
+    /// Every replica applied every acknowledged entry, at the index it was acknowledged with.
+    static func expectEveryReplicaApplied(
+        _ acknowledged: [UInt64: String], _ group: RaftNodeGroup, sourceLocation: SourceLocation = #_sourceLocation
+    ) {
+        for id in group.ids {
+            let applied = history(group.machines[id])
+            for (index, text) in acknowledged {
+                #expect(
+                    applied.first { $0.index == index }.map(Self.text) == text, "replica \(id) lost entry \(index)",
+                    sourceLocation: sourceLocation)
+            }
+        }
+    }
+
     @Test(
         "a 3-node group elects one leader and applies proposals on every replica in the same order",
         arguments: [11, 111, 211] as [UInt64])
@@ -19,10 +45,7 @@ struct RaftNodeTests {
         let leader = try #require(await group.waitForLeader(), "no leader elected (seed \(seed))")
         // Sequential proposals, then twenty at once.
         var acknowledged: [UInt64: String] = [:]
-        for k in 0..<5 {
-            let result = try #require(await group.propose(leader, "seq-\(k)"))
-            acknowledged[try result.get()] = "seq-\(k)"
-        }
+        try await Self.proposeEach(group, leader, "seq", count: 5, into: &acknowledged)
         let concurrent = (0..<20).map { group.startProposal(leader, "par-\($0)") }
         #expect(await group.run { concurrent.allSatisfy { $0.value != nil } })
         for (k, outcome) in concurrent.enumerated() {
@@ -99,10 +122,7 @@ struct RaftNodeTests {
         let group = try RaftNodeGroup(seed: seed)
         let leader = try #require(await group.waitForLeader())
         var acknowledged: [UInt64: String] = [:]
-        for k in 0..<10 {
-            let result = try #require(await group.propose(leader, "before-\(k)"))
-            acknowledged[try result.get()] = "before-\(k)"
-        }
+        try await Self.proposeEach(group, leader, "before", count: 10, into: &acknowledged)
         // Crash the leader and tear the tail of its last segment (an interrupted write).
         await group.crash(leader)
         let segment = try #require(RaftLogStore.segments(in: group.logDirectory(leader)).last)
@@ -120,22 +140,14 @@ struct RaftNodeTests {
         }
         // The group goes on; the restarted replica catches up.
         let newLeader = try #require(await group.waitForLeader())
-        for k in 0..<5 {
-            let result = try #require(await group.propose(newLeader, "after-\(k)"))
-            acknowledged[try result.get()] = "after-\(k)"
-        }
+        try await Self.proposeEach(group, newLeader, "after", count: 5, into: &acknowledged)
         // Crash every replica, then restart them all from their logs.
         for id in group.ids { await group.crash(id) }
         for id in group.ids { try group.start(id) }
         _ = try #require(await group.waitForLeader())
         let last = try #require(acknowledged.keys.max())
         #expect(await group.waitForApplied(last))
-        for id in group.ids {
-            let applied = Self.history(group.machines[id])
-            for (index, text) in acknowledged {
-                #expect(applied.first { $0.index == index }.map(Self.text) == text, "replica \(id) lost entry \(index)")
-            }
-        }
+        Self.expectEveryReplicaApplied(acknowledged, group)
         #expect(group.violations.isEmpty, "\(group.violations)")
         await group.shutdown()
     }
@@ -147,10 +159,7 @@ struct RaftNodeTests {
         let group = try RaftNodeGroup(seed: seed)
         let leader = try #require(await group.waitForLeader())
         var acknowledged: [UInt64: String] = [:]
-        for k in 0..<3 {
-            let result = try #require(await group.propose(leader, "ok-\(k)"))
-            acknowledged[try result.get()] = "ok-\(k)"
-        }
+        try await Self.proposeEach(group, leader, "ok", count: 3, into: &acknowledged)
         let fileSystem = try #require(group.fileSystems[leader])
         fileSystem.inject(.eio, into: .dataSync, pathContains: "raft-")
         let failed = try #require(await group.propose(leader, "doomed"))
@@ -187,12 +196,7 @@ struct RaftNodeTests {
         try group.start(leader)
         let last = try #require(acknowledged.keys.max())
         #expect(await group.waitForApplied(last))
-        for id in group.ids {
-            let applied = Self.history(group.machines[id])
-            for (index, text) in acknowledged {
-                #expect(applied.first { $0.index == index }.map(Self.text) == text, "replica \(id) lost entry \(index)")
-            }
-        }
+        Self.expectEveryReplicaApplied(acknowledged, group)
         #expect(group.violations.isEmpty, "\(group.violations)")
         await group.shutdown()
     }
