@@ -23,6 +23,17 @@ public struct AuditReport: Sendable, Hashable {
     public var recoveries: [NodeID: NodeRecovery]
     /// Accounts present after recovery (fewer than loaded when a power failure took unsynced loads).
     public var accountsFound: Int
+    /// The replicated-log index each replica had applied when its state hash was taken (empty
+    /// for unreplicated nodes). Replicas of a region whose applied indexes are equal must have
+    /// equal hashes; the audit brings them level (catch-up) first.
+    public var appliedIndexes: [NodeID: UInt64] = [:]
+    /// Committed versions on any replica whose `xmin` is not the timestamp its leader reported
+    /// (the identity L2 timestamp = L1 xid = L0 xmin, checked on every replica, not only the
+    /// leader whose ledger is audited).
+    public var replicaXidMismatches: Int = 0
+    /// Acknowledged transfers a failover lost under async replication (counted, never hidden;
+    /// always 0 under sync replication, else durability failed).
+    public var acknowledgedLostInFailover: Int = 0
 
     /// Creates a report.
     public init(

@@ -17,8 +17,51 @@ public struct EngineConfiguration: Sendable {
         }
     }
 
+    /// When a replicated commit is acknowledged (DESIGN.md, "Replication").
+    public enum Replication: String, Sendable, Hashable, CaseIterable {
+        /// Once a quorum of the region's replicas has persisted it (the leader's fsync in parallel
+        /// with the followers').
+        case sync
+        /// Once the leader has persisted it; followers catch up in the background, so a failover
+        /// can lose acknowledged commits (the audit counts them).
+        case async
+    }
+
+    /// The simulated network between nodes: every message is delayed by half the round trip of
+    /// its two regions, plus uniform jitter.
+    public struct Network: Sendable, Hashable {
+        /// The round trip between two nodes of one region.
+        public var intraRegionRTT: Duration
+        /// The maximum random delay added to each message.
+        public var jitter: Duration
+        /// The round trip between regions `i` and `j` (indices into `regions`), symmetric, with a
+        /// zero diagonal; empty means every pair is zero.
+        public var interRegionRTT: [[Duration]]
+
+        /// Creates a network; all zero by default.
+        public init(intraRegionRTT: Duration = .zero, jitter: Duration = .zero, interRegionRTT: [[Duration]] = []) {
+            self.intraRegionRTT = intraRegionRTT
+            self.jitter = jitter
+            self.interRegionRTT = interRegionRTT
+        }
+
+        /// The round trip between a node of region `a` and one of region `b` (indices).
+        public func rtt(_ a: Int, _ b: Int) -> Duration {
+            if a == b { return intraRegionRTT }
+            guard a < interRegionRTT.count, b < interRegionRTT[a].count else { return .zero }
+            return interRegionRTT[a][b]
+        }
+    }
+
     /// The regions.
     public var regions: [Region]
+    /// The network between nodes (used when a region has more than one replica, or there is more
+    /// than one region).
+    public var network: Network
+    /// Sync or async replication inside each region.
+    public var replication: Replication
+    /// The seed of the network's jitter and loss and of the Raft election timeouts.
+    public var seed: UInt64
     /// Where node data directories go (one per replica).
     public var dataDirectory: String
     /// L0: durability of commits.
@@ -42,11 +85,15 @@ public struct EngineConfiguration: Sendable {
 
     /// Creates a configuration.
     public init(
-        regions: [Region], dataDirectory: String, durability: Durability, isolation: IsolationLevel,
+        regions: [Region], network: Network = Network(), replication: Replication = .sync, seed: UInt64 = 1,
+        dataDirectory: String, durability: Durability, isolation: IsolationLevel,
         runtime: RuntimeOptions, pool: PoolOptions, batch: BatchCommitter<Void>.Options?, payloadBytes: Int,
         overdraft: Bool, loadBatchSize: Int = 1_000, clock: any EngineClock = SystemClock.shared
     ) {
         self.regions = regions
+        self.network = network
+        self.replication = replication
+        self.seed = seed
         self.dataDirectory = dataDirectory
         self.durability = durability
         self.isolation = isolation
