@@ -186,12 +186,18 @@ public final class BatchCommitter<Value: Sendable>: Sendable {
         }
         let remaining = members.dropFirst(results.count)
         let commitStart = clock.nowNanos()
+        let traceBeforeCommit = transaction.trace
         if fatal == nil {
             do { try await manager.commit(transaction) } catch { fatal = error }
         } else {
             manager.abort(transaction)
         }
         let commitNanos = clock.nowNanos() &- commitStart
+        // The commit's own spans (WAL flush; a replica's log write and replication wait), with
+        // anything they leave unattributed counted as the flush, as before replication existed.
+        var commitTrace = transaction.trace.subtracting(traceBeforeCommit)
+        let attributed = SpanKind.allCases.reduce(UInt64(0)) { $0 &+ commitTrace[$1] }
+        commitTrace.add(.walFlush, commitNanos > attributed ? commitNanos - attributed : 0)
         let xid = transaction.xid
         state.withLock { s in
             s.statistics.batches += 1
@@ -208,7 +214,7 @@ public final class BatchCommitter<Value: Sendable>: Sendable {
                 outcome.result = .failure(fatal)
                 outcome.runAlone = true
             }
-            trace.add(.walFlush, commitNanos)
+            trace.add(commitTrace)
             let own = busy &+ commitNanos
             trace.add(.batchWait, total > own ? total - own : 0)
             // The member's own work outside storage is its `execution` (self time), so that the

@@ -28,13 +28,20 @@ public enum SpanKind: Int, Sendable, Hashable, CaseIterable, Codable {
     case lockWait
     /// L0: MVCC reads and writes (including WAL record append).
     case storageAccess
-    /// L0: waiting for the commit (or prepare) record to be durable: WAL write and fsync.
+    /// L0: waiting for the commit (or prepare) record to be durable: WAL write and fsync (of a
+    /// replica: the leader's Raft log append and fsync).
     case walFlush
+    /// L2: waiting for replication beyond the leader's own log write: the network to the
+    /// followers and their fsyncs, until a quorum has the entry (sync replication).
+    case replication
+    /// L2: finding the region's leader (a transfer that reached a follower or a deposed leader,
+    /// or waited for an election).
+    case redirect
 
     /// The layer the span is attributed to.
     public var layer: Layer {
         switch self {
-        case .timestamp, .coordination: .l2
+        case .timestamp, .coordination, .replication, .redirect: .l2
         case .poolWait, .begin, .retryBackoff, .batchWait, .execution: .l1
         case .lockWait, .storageAccess, .walFlush: .l0
         }

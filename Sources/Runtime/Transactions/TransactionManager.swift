@@ -14,14 +14,18 @@ public final class TransactionManager: Sendable {
     /// The clock of lock timeouts, retry backoff and every span.
     public let clock: any EngineClock
     let ssi = SerializableConflictTracker()
+    /// The replicated log commits go through (a replica's runtime), nil for a standalone node.
+    public let replication: (any CommitReplication)?
     private let counters = Mutex(RuntimeStatistics())
 
     /// Creates a runtime over `storage`; prepared transactions restored by recovery keep their
     /// rows locked in the lock manager too. Lock timeouts, retry backoff and spans run on `clock`.
     public init(
-        storage: StorageEngine, options: RuntimeOptions = RuntimeOptions(), clock: any EngineClock = SystemClock.shared
+        storage: StorageEngine, options: RuntimeOptions = RuntimeOptions(), clock: any EngineClock = SystemClock.shared,
+        replication: (any CommitReplication)? = nil
     ) {
         self.storage = storage
+        self.replication = replication
         self.options = options
         self.clock = clock
         self.locks = LockManager(clock: clock)
@@ -83,16 +87,32 @@ public final class TransactionManager: Sendable {
         }
         let start = clock.nowNanos()
         do {
-            let receipt = try await storage.commit(xid)
-            let elapsed = clock.nanosSince(start)
-            transaction.addSpan(.walFlush, nanos: min(receipt.waitNanos, elapsed))
-            transaction.addSpan(.storageAccess, nanos: elapsed &- min(receipt.waitNanos, elapsed))
+            if let replication, case let writes = try storage.writeSet(of: xid), !writes.isEmpty {
+                let receipt: ReplicationReceipt
+                do { receipt = try await replication.replicateCommit(xid, writes: writes) } catch {
+                    // Never committed here: the versions die and the row locks go.
+                    try? storage.abort(xid)
+                    throw error
+                }
+                let elapsed = clock.nanosSince(start)
+                let log = min(receipt.logNanos, elapsed)
+                let replicated = min(receipt.replicationNanos, elapsed &- log)
+                transaction.addSpan(.walFlush, nanos: log)
+                transaction.addSpan(.replication, nanos: replicated)
+                transaction.addSpan(.storageAccess, nanos: elapsed &- log &- replicated)
+            } else {
+                let receipt = try await storage.commit(xid)
+                let elapsed = clock.nanosSince(start)
+                transaction.addSpan(.walFlush, nanos: min(receipt.waitNanos, elapsed))
+                transaction.addSpan(.storageAccess, nanos: elapsed &- min(receipt.waitNanos, elapsed))
+            }
         } catch {
             transaction.state.withLock { $0.advance(to: .aborted) }
             locks.end(xid)
             ssi.finish(xid, committed: false)
             counters.withLock { $0.aborts += 1 }
-            throw transaction.fail(TransactionError(error, xid: xid))
+            if let error = error as? TransactionError { throw transaction.fail(error) }
+            throw transaction.fail(TransactionError((error as? StorageError) ?? .closed, xid: xid))
         }
         transaction.state.withLock { $0.advance(to: .committed) }
         locks.end(xid)

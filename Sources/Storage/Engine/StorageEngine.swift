@@ -78,7 +78,7 @@ public final class StorageEngine: Sendable {
         recovered.versionCount = recovered.heap.versionCount
         wal = try WriteAheadLog(
             directory: directory, segmentStart: scan.segmentStart, endLSN: scan.endLSN, durability: options.durability,
-            fileSystem: options.fileSystem, clock: options.clock)
+            fileSystem: options.fileSystem, clock: options.clock, disabled: !options.writeAheadLog)
         state = Mutex(recovered)
         recovery = report
         let thread = Thread { [self] in maintenanceLoop() }
@@ -94,7 +94,7 @@ public final class StorageEngine: Sendable {
     public func begin(xid: TransactionID? = nil) throws(StorageError) -> TransactionID {
         try state.withLock { s throws(StorageError) -> TransactionID in
             if s.closed { throw StorageError.closed }
-            let id = xid ?? (s.highestXid + 1)
+            let id = xid ?? options.transactionIDs?(s.highestXid) ?? (s.highestXid + 1)
             guard id > s.highestXid else {
                 throw StorageError.transactionIDNotIncreasing(id, highest: s.highestXid)
             }

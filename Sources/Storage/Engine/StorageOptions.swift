@@ -17,13 +17,23 @@ public struct StorageOptions: Sendable {
     public var clock: any EngineClock
     /// The file operations of the WAL and checkpoints (`FaultInjectingFileSystem` in tests).
     public var fileSystem: any StorageFileSystem
+    /// Whether the engine keeps its own write-ahead log. A replica of a Raft group does not: its
+    /// Raft log is its WAL (one append and one fsync per batch, never a second of the same
+    /// commit), so records are neither encoded nor written, commits wait for nothing here, no
+    /// checkpoint is taken, and the engine is rebuilt from the Raft snapshot and log at restart.
+    public var writeAheadLog: Bool
+    /// Where ids come from when `begin` is given none: called under the engine's lock with the
+    /// highest id seen, it returns the next (which must be higher). Nil: the next integer. A
+    /// replica passes its hybrid logical clock, so every transaction id is an L2 timestamp.
+    public var transactionIDs: (@Sendable (_ highest: TransactionID) -> TransactionID)?
 
     /// Creates options; the defaults are durable (`fsync`) with a checkpoint every 64 MiB of WAL
     /// and a vacuum every 256 Ki commit-log entries.
     public init(
         durability: Durability = .fsync, checkpointWALBytes: UInt64 = 64 << 20, pruneChainLength: Int = 8,
         vacuumCommitLogEntries: Int = 1 << 18, clock: any EngineClock = SystemClock.shared,
-        fileSystem: any StorageFileSystem = PosixFileSystem.shared
+        fileSystem: any StorageFileSystem = PosixFileSystem.shared, writeAheadLog: Bool = true,
+        transactionIDs: (@Sendable (_ highest: TransactionID) -> TransactionID)? = nil
     ) {
         precondition(pruneChainLength >= 1, "a chain holds at least its live version")
         precondition(vacuumCommitLogEntries >= 0, "a vacuum threshold is a count")
@@ -33,5 +43,7 @@ public struct StorageOptions: Sendable {
         self.vacuumCommitLogEntries = vacuumCommitLogEntries
         self.clock = clock
         self.fileSystem = fileSystem
+        self.writeAheadLog = writeAheadLog
+        self.transactionIDs = transactionIDs
     }
 }

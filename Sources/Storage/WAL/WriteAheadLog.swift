@@ -98,6 +98,9 @@ final class WriteAheadLog: Sendable {
 
     let directory: String
     let durability: Durability
+    /// No log at all (a Raft replica's storage): `append` returns the current position without
+    /// encoding anything, so every wait is satisfied at once.
+    let disabled: Bool
     let fileSystem: any StorageFileSystem
     let clock: any EngineClock
     private let state: Mutex<State>
@@ -113,10 +116,12 @@ final class WriteAheadLog: Sendable {
     /// already holds `endLSN - segmentStart` valid bytes), and starts the writer thread.
     init(
         directory: String, segmentStart: LSN, endLSN: LSN, durability: Durability,
-        fileSystem: any StorageFileSystem = PosixFileSystem.shared, clock: any EngineClock = SystemClock.shared
+        fileSystem: any StorageFileSystem = PosixFileSystem.shared, clock: any EngineClock = SystemClock.shared,
+        disabled: Bool = false
     ) throws(StorageError) {
         self.directory = directory
         self.durability = durability
+        self.disabled = disabled
         self.fileSystem = fileSystem
         self.clock = clock
         let path = directory + "/" + WriteAheadLog.segmentName(segmentStart)
@@ -141,6 +146,7 @@ final class WriteAheadLog: Sendable {
     func append(_ record: WALRecord) throws(StorageError) -> LSN {
         let (lsn, signal) = try state.withLock { s throws(StorageError) -> (LSN, Bool) in
             if let failure = s.failure { throw failure }
+            if disabled { return (s.bufferStartLSN, false) }
             record.encode(into: &s.buffer)
             switch record {
             case .commit, .prepare: s.commitsInBuffer += 1

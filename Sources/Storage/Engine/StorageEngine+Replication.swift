@@ -1,0 +1,162 @@
+import Dispatch
+import Synchronization
+
+/// A row written by a transaction, as a replicated log entry carries it: the whole new value, so
+/// applying it is a plain install (no read, no arithmetic) and replaying it twice yields the same row.
+public struct ReplicatedWrite: Sendable, Hashable {
+    /// The row's key.
+    public var key: AccountID
+    /// Its new value.
+    public var row: Row
+
+    /// Creates a write.
+    public init(key: AccountID, row: Row) {
+        self.key = key
+        self.row = row
+    }
+}
+
+/// Replication at L0 (DESIGN.md, "Replication"): a region's leader executes a transaction on its
+/// own storage (locks, MVCC, SSI), its runtime ships the transaction's write set through the Raft
+/// log, and every replica installs committed write sets in log order with the leader's transaction
+/// id as `xmin`, so the cross-layer identity holds on every replica. Such an engine is opened with
+/// `writeAheadLog: false`: the Raft log is its WAL.
+extension StorageEngine {
+    /// The rows running transaction `xid` wrote (its newest version of each), in the order it
+    /// first locked them. Empty for a read-only transaction.
+    public func writeSet(of xid: TransactionID) throws(StorageError) -> [ReplicatedWrite] {
+        try state.withLock { s throws(StorageError) -> [ReplicatedWrite] in
+            if s.closed { throw StorageError.closed }
+            guard let txn = s.active[xid], txn.phase == .active else { throw notActive(xid, s) }
+            var writes: [ReplicatedWrite] = []
+            writes.reserveCapacity(txn.lockedKeys.count)
+            for key in txn.lockedKeys {
+                guard let last = s.heap[key]?.versions.last, last.xmin == xid else { continue }
+                writes.append(ReplicatedWrite(key: key, row: last.row))
+            }
+            return writes
+        }
+    }
+
+    /// Commits running transaction `xid` at once, without a WAL record or a wait: its durability
+    /// is the replicated log's, already established by the caller (the entry carrying its write
+    /// set is committed, or persisted by the leader under async replication). Visible and
+    /// unlocked on return.
+    public func commitReplicated(_ xid: TransactionID) throws(StorageError) {
+        let wake = try state.withLock { s throws(StorageError) -> Bool in
+            if s.closed { throw StorageError.closed }
+            guard let txn = s.active[xid], txn.phase == .active else { throw notActive(xid, s) }
+            if txn.wroteWAL { s.commitLog.set(xid, .committed) }
+            finish(xid, &s)
+            s.statistics.commits += 1
+            return requestMaintenanceIfDue(lsn: 0, &s)
+        }
+        if wake { maintenanceWake.signal() }
+    }
+
+    /// Installs a transaction committed elsewhere (a follower applying its leader's entry, or a
+    /// replica replaying its log at restart): each write becomes the row's newest version with
+    /// `xmin = xid`, committed. A local transaction still running with a lock on one of the rows
+    /// (a deposed leader's, whose commit can no longer happen) is aborted first. Returns the number
+    /// of such transactions aborted.
+    @discardableResult
+    public func applyReplicated(xid: TransactionID, writes: [ReplicatedWrite]) throws(StorageError) -> Int {
+        for write in writes where write.row.payload.count > Row.maxPayloadBytes {
+            throw StorageError.payloadTooLarge(key: write.key, bytes: write.row.payload.count)
+        }
+        let (aborted, wake) = try state.withLock { s throws(StorageError) -> (Int, Bool) in
+            if s.closed { throw StorageError.closed }
+            var aborted = 0
+            for write in writes {
+                if let holder = s.rowLocks[write.key], holder != xid, s.active[holder]?.phase == .active {
+                    s.commitLog.set(holder, .aborted)
+                    finish(holder, &s)
+                    s.statistics.aborts += 1
+                    aborted += 1
+                }
+            }
+            for write in writes {
+                StorageEngine.applyWrite(xid: xid, key: write.key, row: write.row, lsn: 0, state: &s)
+            }
+            s.commitLog.set(xid, .committed)
+            s.highestXid = max(s.highestXid, xid)
+            s.statistics.commits += 1
+            return (aborted, requestMaintenanceIfDue(lsn: 0, &s))
+        }
+        if wake { maintenanceWake.signal() }
+        return aborted
+    }
+
+    /// Installs loaded rows `keys`, all with value `row`, committed with `xmin = xid` (a replicated
+    /// bulk load). None of the keys may hold a live version (`duplicateKey`).
+    public func applyReplicatedLoad(xid: TransactionID, keys: Range<AccountID>, row: Row) throws(StorageError) {
+        guard row.payload.count <= Row.maxPayloadBytes else {
+            throw StorageError.payloadTooLarge(key: keys.lowerBound, bytes: row.payload.count)
+        }
+        try state.withLock { s throws(StorageError) in
+            if s.closed { throw StorageError.closed }
+            s.heap.reserveCapacity(adding: keys.count)
+            for key in keys {
+                if let chain = s.heap[key], StorageEngine.liveIndex(chain.versions, owner: xid, s.commitLog) != nil {
+                    throw StorageError.duplicateKey(key: key)
+                }
+            }
+            s.commitLog.set(xid, .committed)
+            s.highestXid = max(s.highestXid, xid)
+            var fresh = 0
+            for key in keys {
+                guard s.heap[key] == nil else {
+                    StorageEngine.applyWrite(xid: xid, key: key, row: row, lsn: 0, state: &s)
+                    continue
+                }
+                s.heap[key] = VersionChain(versions: [TupleVersion(xmin: xid, xmax: 0, row: row)], lsn: 0)
+                fresh += 1
+            }
+            s.statistics.versionsWritten += UInt64(fresh)
+            s.versionCount += fresh
+        }
+    }
+
+    /// The committed rows as a snapshot of the replicated state sees them: the newest version of
+    /// each row whose creator committed and is not in `excluding` (transactions committed here ahead
+    /// of the replicated log, under async replication, that a snapshot at the applied index must
+    /// not contain). Sorted by key.
+    public func committedRows(excluding: Set<TransactionID>) -> [CommittedRow] {
+        guard !excluding.isEmpty else { return committedRows() }
+        return state.withLock { s in
+            s.heap.rows.compactMap { key, chain -> CommittedRow? in
+                for version in chain.versions.reversed()
+                where s.commitLog.creatorCommitted(version) && !excluding.contains(version.xmin) {
+                    return CommittedRow(key: key, row: version.row, xmin: version.xmin)
+                }
+                return nil
+            }.sorted { $0.key < $1.key }
+        }
+    }
+
+    /// Replaces the whole state with `rows` (a Raft snapshot's): every row one frozen version that
+    /// keeps its `xmin`, nothing running, the commit log empty. Transaction ids issued later stay
+    /// above `highestXid` and above every restored `xmin`.
+    public func restoreReplicated(rows: [CommittedRow], highestXid: TransactionID) throws(StorageError) {
+        try state.withLock { s throws(StorageError) in
+            if s.closed { throw StorageError.closed }
+            guard s.active.isEmpty else {
+                throw StorageError.notActive(s.active.keys.min() ?? 0, status: "running during a snapshot restore")
+            }
+            var heap = Heap()
+            heap.reserveCapacity(adding: rows.count)
+            var highest = max(highestXid, s.highestXid)
+            for entry in rows {
+                heap[entry.key] = VersionChain(
+                    versions: [TupleVersion(xmin: entry.xmin, xmax: 0, row: entry.row, frozen: true)], lsn: 0)
+                highest = max(highest, entry.xmin)
+            }
+            s.heap = heap
+            s.versionCount = rows.count
+            s.commitLog = CommitLog()
+            s.commitLogAfterVacuum = 0
+            s.rowLocks = [:]
+            s.highestXid = highest
+        }
+    }
+}
