@@ -77,7 +77,9 @@ let package = Package(
         // Regions and nodes, the Backend protocol, the embedded backend.
         .target(
             name: "Engine",
-            dependencies: ["Storage", "Runtime", .product(name: "Histogram", package: "hdrhistogram-swift")]
+            dependencies: [
+                "Storage", "Runtime", "Distributed", .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]
         ),
         .testTarget(
             name: "EngineTests",

@@ -10,6 +10,8 @@ import Testing
 struct BackendFactory: Sendable, CustomTestStringConvertible {
     let name: String
     let keepsState: Bool
+    /// The nodes a stateful backend reports (counters, recoveries, state hashes), sorted.
+    var nodes: [NodeID] = [NodeID(region: "local", replica: 0)]
     let make: @Sendable (_ directory: String, _ durability: Durability) throws -> any Backend
 
     var testDescription: String { name }
@@ -24,9 +26,25 @@ struct BackendFactory: Sendable, CustomTestStringConvertible {
                 directory, durability: durability, batch: .init(maxSize: 4, window: .milliseconds(1))))
     }
     static let null = BackendFactory(name: "null", keepsState: false) { _, _ in NullBackend() }
+    /// One region of three replicas (a Raft group over the simulated network, 1 ms apart).
+    static func replicated(_ replication: EngineConfiguration.Replication, batch: Bool = false) -> BackendFactory {
+        BackendFactory(
+            name: "embedded, 3 replicas, \(replication) replication\(batch ? ", batch commit" : "")", keepsState: true,
+            nodes: (0..<3).map { NodeID(region: "local", replica: $0) }
+        ) { directory, durability in
+            try EmbeddedBackend(
+                configuration: configuration(
+                    directory, durability: durability,
+                    batch: batch ? .init(maxSize: 4, window: .milliseconds(1)) : nil,
+                    regions: [.init(name: "local", replicas: 3)],
+                    network: .init(intraRegionRTT: .milliseconds(1)), replication: replication))
+        }
+    }
 
     /// Every backend this build can assemble (PostgreSQL joins when it exists).
-    static let all: [BackendFactory] = [.embedded, .embeddedBatched, .null]
+    static let all: [BackendFactory] = [
+        .embedded, .embeddedBatched, .null, .replicated(.sync), .replicated(.async), .replicated(.sync, batch: true),
+    ]
     /// The backends that keep state.
     static let stateful = all.filter(\.keepsState)
 }
@@ -207,11 +225,15 @@ struct BackendConformanceTests {
             #expect(report.accountsFound == 12)
             #expect(report.recoveries.keys.sorted() == report.stateHashes.keys.sorted())
             if factory.keepsState {
-                let node = NodeID(region: "local", replica: 0)
-                #expect(Array(report.recoveries.keys) == [node])
-                let recovery = try #require(report.recoveries[node])
-                #expect(recovery.abortedInProgress == 0 && recovery.preparedRestored == 0)
-                #expect(recovery.committedReplayed > 0 || recovery.checkpointLoaded)
+                #expect(report.recoveries.keys.sorted() == factory.nodes)
+                for node in factory.nodes {
+                    let recovery = try #require(report.recoveries[node])
+                    #expect(recovery.abortedInProgress == 0 && recovery.preparedRestored == 0)
+                    #expect(recovery.committedReplayed > 0 || recovery.checkpointLoaded)
+                }
+                let hashes = Set(report.stateHashes.values)
+                #expect(hashes.count == 1, "seed \(seed): every replica converges to one state")
+                #expect(report.replicaXidMismatches == 0, "seed \(seed)")
             } else {
                 #expect(report.recoveries.isEmpty)
             }
@@ -248,9 +270,9 @@ struct BackendConformanceTests {
                 return
             }
             let node = NodeID(region: "local", replica: 0)
-            #expect(Array(after.nodes.keys) == [node])
+            #expect(after.nodes.keys.sorted() == factory.nodes)
             #expect(node.description == "local/node-0")
-            #expect(after.totals == after.nodes[node])
+            if factory.nodes == [node] { #expect(after.totals == after.nodes[node]) }
             #expect(after.regions == ["local": after.totals])
             let measured = after.subtracting(before).totals
             #expect(measured["runtime_commits"] == 5, "one transaction per transfer")

@@ -14,10 +14,12 @@ func withDataDirectory<T>(_ body: (String) async throws -> T) async throws -> T 
 func configuration(
     _ directory: String, durability: Durability = .fsync, isolation: IsolationLevel = .serializable,
     batch: BatchCommitter<Void>.Options? = nil,
-    regions: [EngineConfiguration.Region] = [.init(name: "local", replicas: 1)]
+    regions: [EngineConfiguration.Region] = [.init(name: "local", replicas: 1)],
+    network: EngineConfiguration.Network = .init(), replication: EngineConfiguration.Replication = .sync
 ) -> EngineConfiguration {
     EngineConfiguration(
-        regions: regions, dataDirectory: directory, durability: durability, isolation: isolation,
+        regions: regions, network: network, replication: replication, dataDirectory: directory, durability: durability,
+        isolation: isolation,
         runtime: RuntimeOptions(lockTimeout: .seconds(5)), pool: PoolOptions(maxSize: 8), batch: batch,
         payloadBytes: 16, overdraft: false, loadBatchSize: 50)
 }

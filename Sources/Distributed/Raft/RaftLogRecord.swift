@@ -115,20 +115,20 @@ enum RaftLogRecord: Equatable {
 }
 
 /// Little-endian reads from a byte range; every read returns nil past the end.
-struct ByteReader {
+package struct ByteReader {
     private let bytes: [UInt8]
     private var position: Int
     private let end: Int
 
-    init(_ bytes: [UInt8], from start: Int, to end: Int? = nil) {
+    package init(_ bytes: [UInt8], from start: Int, to end: Int? = nil) {
         self.bytes = bytes
         position = start
         self.end = end ?? bytes.count
     }
 
-    var isAtEnd: Bool { position == end }
+    package var isAtEnd: Bool { position == end }
 
-    mutating func read<T: FixedWidthInteger>(_: T.Type) -> T? {
+    package mutating func read<T: FixedWidthInteger>(_: T.Type) -> T? {
         let size = MemoryLayout<T>.size
         guard end - position >= size else { return nil }
         var value: T = 0
@@ -137,7 +137,7 @@ struct ByteReader {
         return value
     }
 
-    mutating func readBytes(_ count: Int) -> [UInt8]? {
+    package mutating func readBytes(_ count: Int) -> [UInt8]? {
         guard count >= 0, end - position >= count else { return nil }
         defer { position += count }
         return Array(bytes[position..<position + count])
@@ -145,7 +145,7 @@ struct ByteReader {
 }
 
 extension [UInt8] {
-    mutating func appendLittleEndian<T: FixedWidthInteger>(_ value: T) {
+    package mutating func appendLittleEndian<T: FixedWidthInteger>(_ value: T) {
         Swift.withUnsafeBytes(of: value.littleEndian) { append(contentsOf: $0) }
     }
 

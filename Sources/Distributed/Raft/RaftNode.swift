@@ -134,7 +134,7 @@ package actor RaftNode {
     private enum Input {
         case message(RaftMessage)
         case tick
-        case propose([UInt8], RaftPromise<UInt64>)
+        case propose([UInt8], RaftPromise<RaftProposalReceipt>)
         case campaign
         case transfer(RaftNodeID, RaftPromise<Void>)
         case compact(RaftPromise<RaftSnapshot>)
@@ -142,7 +142,9 @@ package actor RaftNode {
 
     private struct Pending {
         let term: UInt64
-        let promise: RaftPromise<UInt64>
+        let promise: RaftPromise<RaftProposalReceipt>
+        /// When this replica's own write of the entry became durable (clock nanoseconds).
+        var persistedAt: UInt64?
     }
 
     private var inbox: [Input] = []
@@ -156,6 +158,8 @@ package actor RaftNode {
     private var acknowledgedUnapplied: [UInt64: UInt64] = [:]
     private var failure: RaftNodeError?
     private var counters = RaftNodeStatistics()
+    /// `status` and `statistics` as of the last Ready processed, readable without the actor.
+    private let published: Mutex<(status: RaftNodeStatus, statistics: RaftNodeStatistics)>
     private var knownLeader: RaftNodeID = 0
 
     /// A replica starting, or restarting, from `store` (whatever it loaded): the state machine restores
@@ -179,6 +183,25 @@ package actor RaftNode {
         let persisted = store.loaded
         if persisted.snapshot.index > 0 { stateMachine.restore(persisted.snapshot) }
         raft = Raft(config: config, persisted: persisted, applied: persisted.snapshot.index)
+        published = Mutex(
+            (
+                RaftNodeStatus(
+                    id: config.id, term: persisted.hardState.term, role: .follower, leader: 0,
+                    commitIndex: persisted.snapshot.index, appliedIndex: persisted.snapshot.index,
+                    lastIndex: persisted.snapshot.index, stopped: false),
+                RaftNodeStatistics()
+            ))
+    }
+
+    /// `status` as of the last Ready this node processed (or its start), without waiting for the actor.
+    package nonisolated var publishedStatus: RaftNodeStatus { published.withLock { $0.status } }
+
+    /// `statistics` as of the last Ready this node processed, without waiting for the actor.
+    package nonisolated var publishedStatistics: RaftNodeStatistics { published.withLock { $0.statistics } }
+
+    private func publish() {
+        let now = (status, statistics)
+        published.withLock { $0 = now }
     }
 
     // MARK: - Observations
@@ -214,7 +237,12 @@ package actor RaftNode {
         while !Task.isCancelled {
             do { try await clock.sleep(untilNanos: next) } catch { return }
             guard failure == nil else { return }
+            // Ticks missed while the process was starved are dropped, not delivered in a burst (as
+            // a ticker does): a burst would run a leader's quorum check or a follower's election
+            // timeout out before the messages that arrived meanwhile are processed.
+            let now = clock.nowNanos()
             next &+= options.tickNanos
+            if next <= now { next = now &+ options.tickNanos }
             submit(.tick)
         }
     }
@@ -236,8 +264,14 @@ package actor RaftNode {
     /// fails with `superseded` when another leader's entry took the index) or the node stops.
     @discardableResult
     package func propose(_ data: [UInt8]) async throws(RaftNodeError) -> UInt64 {
+        try await proposeWithReceipt(data).index
+    }
+
+    /// `propose`, also saying when this replica's own write of the entry became durable: the time
+    /// before it is the leader's log write (L0), the time after it waiting for followers (L2).
+    package func proposeWithReceipt(_ data: [UInt8]) async throws(RaftNodeError) -> RaftProposalReceipt {
         if let failure { throw failure }
-        let promise = RaftPromise<UInt64>()
+        let promise = RaftPromise<RaftProposalReceipt>()
         submit(.propose(data, promise))
         return try await promise.value.get()
     }
@@ -269,6 +303,7 @@ package actor RaftNode {
     package func stop() {
         fail(.stopped)
         store.close()
+        publish()
     }
 
     // MARK: - The loop
@@ -304,6 +339,7 @@ package actor RaftNode {
         }
         for input in inbox { Self.reject(input, failure ?? .stopped) }
         inbox = []
+        publish()
         draining = false
         busy.store(0, ordering: .releasing)
     }
@@ -364,6 +400,10 @@ package actor RaftNode {
                 fail(.logFailed(error))
                 return
             }
+            let persistedAt = clock.nowNanos()
+            for entry in ready.entries where pending[entry.index]?.term == entry.term {
+                pending[entry.index]?.persistedAt = persistedAt
+            }
             if options.replication == .async { acknowledgePersisted(ready.entries) }
             // 3. Votes and acknowledgements promise durability: only now.
             for message in ready.messages where !message.maySendBeforePersisting { send(message) }
@@ -371,6 +411,7 @@ package actor RaftNode {
             if let snapshot = ready.snapshot { restore(snapshot) }
             for entry in ready.committedEntries { apply(entry) }
             raft.advance(ready)
+            publish()
         }
     }
 
@@ -422,7 +463,8 @@ package actor RaftNode {
             pending[entry.index] = nil
             acknowledgedUnapplied[entry.index] = entry.term
             counters.proposalsAcknowledged += 1
-            waiting.promise.resolve(.success(entry.index))
+            waiting.promise.resolve(
+                .success(RaftProposalReceipt(index: entry.index, persistedAtNanos: waiting.persistedAt)))
         }
     }
 
@@ -435,7 +477,8 @@ package actor RaftNode {
         guard let waiting = pending.removeValue(forKey: entry.index) else { return }
         if waiting.term == entry.term {
             counters.proposalsAcknowledged += 1
-            waiting.promise.resolve(.success(entry.index))
+            waiting.promise.resolve(
+                .success(RaftProposalReceipt(index: entry.index, persistedAtNanos: waiting.persistedAt)))
         } else {
             waiting.promise.resolve(.failure(.superseded(index: entry.index)))
         }
@@ -458,6 +501,13 @@ package actor RaftNode {
         inbox = []
         for input in queued { Self.reject(input, failure ?? error) }
     }
+}
+
+/// An acknowledged proposal: its log index, and when the proposing replica's own write of it was
+/// durable (nil if it never wrote it itself: a snapshot or another path delivered it).
+package struct RaftProposalReceipt: Sendable, Hashable {
+    package var index: UInt64
+    package var persistedAtNanos: UInt64?
 }
 
 /// An outcome set once; the waiter may start waiting before or after it is set.

@@ -136,12 +136,17 @@ extension StorageEngine {
 
     /// Replaces the whole state with `rows` (a Raft snapshot's): every row one frozen version that
     /// keeps its `xmin`, nothing running, the commit log empty. Transaction ids issued later stay
-    /// above `highestXid` and above every restored `xmin`.
-    public func restoreReplicated(rows: [CommittedRow], highestXid: TransactionID) throws(StorageError) {
-        try state.withLock { s throws(StorageError) in
+    /// above `highestXid` and above every restored `xmin`. Transactions still running here (a
+    /// deposed leader's) are aborted: their commits can no longer happen. Returns how many.
+    @discardableResult
+    public func restoreReplicated(rows: [CommittedRow], highestXid: TransactionID) throws(StorageError) -> Int {
+        try state.withLock { s throws(StorageError) -> Int in
             if s.closed { throw StorageError.closed }
-            guard s.active.isEmpty else {
-                throw StorageError.notActive(s.active.keys.min() ?? 0, status: "running during a snapshot restore")
+            let aborted = s.active.count
+            for xid in Array(s.active.keys) {
+                s.commitLog.set(xid, .aborted)
+                finish(xid, &s)
+                s.statistics.aborts += 1
             }
             var heap = Heap()
             heap.reserveCapacity(adding: rows.count)
@@ -157,6 +162,19 @@ extension StorageEngine {
             s.commitLogAfterVacuum = 0
             s.rowLocks = [:]
             s.highestXid = highest
+            return aborted
+        }
+    }
+
+    /// The newest committed version of `key`, nil if none (a replicated load checks whether a chunk
+    /// it proposed committed under a leader change).
+    public func committedRow(_ key: AccountID) -> CommittedRow? {
+        state.withLock { s in
+            guard let chain = s.heap[key]?.versions else { return nil }
+            for version in chain.reversed() where s.commitLog.creatorCommitted(version) {
+                return CommittedRow(key: key, row: version.row, xmin: version.xmin)
+            }
+            return nil
         }
     }
 }

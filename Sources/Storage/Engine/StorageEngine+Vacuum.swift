@@ -299,4 +299,11 @@ public struct CommittedRow: Sendable, Hashable {
     public var row: Row
     /// The transaction that wrote it (its L2 timestamp and L1 id, by the cross-layer identity).
     public var xmin: TransactionID
+
+    /// Creates a row record.
+    public init(key: AccountID, row: Row, xmin: TransactionID) {
+        self.key = key
+        self.row = row
+        self.xmin = xmin
+    }
 }

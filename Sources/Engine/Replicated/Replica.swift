@@ -1,0 +1,173 @@
+import Distributed
+import Foundation
+import Runtime
+import Storage
+import Synchronization
+
+/// How a leader's runtime commits: its transaction's write set becomes one entry of the region's
+/// Raft log (the replicas' WAL), acknowledged per the replication mode.
+final class ReplicaLog: CommitReplication {
+    let node: RaftNode
+    let machine: ReplicaStateMachine
+    let clock: any EngineClock
+    let replication: RaftReplicationMode
+
+    init(node: RaftNode, machine: ReplicaStateMachine, clock: any EngineClock, replication: RaftReplicationMode) {
+        self.node = node
+        self.machine = machine
+        self.clock = clock
+        self.replication = replication
+    }
+
+    func replicateCommit(_ xid: TransactionID, writes: [ReplicatedWrite]) async throws(TransactionError)
+        -> ReplicationReceipt
+    {
+        let start = clock.nowNanos()
+        machine.willPropose(xid)
+        let receipt: RaftProposalReceipt
+        do {
+            receipt = try await node.proposeWithReceipt(ReplicaCommand.commit(xid: xid, writes: writes).encoded())
+        } catch {
+            machine.proposalFailed(xid)
+            throw TransactionError(
+                .adminShutdown, "the region's log did not commit the transaction: \(error)", xid: xid)
+        }
+        if replication == .async {
+            do { try machine.commitAhead(xid, index: receipt.index) } catch {
+                throw TransactionError(.adminShutdown, "the replica could not commit in storage: \(error)", xid: xid)
+            }
+        }
+        let total = clock.nowNanos() &- start
+        // The commit waits for the leader's own write and for a quorum, in parallel: the time up
+        // to the leader's write is its log append and fsync (L0), the rest waiting for followers
+        // (L2). Under async replication there is no rest.
+        let log = receipt.persistedAtNanos.map { $0 > start ? min($0 - start, total) : 0 } ?? total
+        return ReplicationReceipt(logNanos: log, replicationNanos: total - log)
+    }
+}
+
+/// One run of a replica, from its start (or restart) to its crash or stop: storage rebuilt from the
+/// Raft snapshot and log, the Raft node, and the leader's L1.
+final class ReplicaIncarnation: Sendable {
+    let storage: StorageEngine
+    let machine: ReplicaStateMachine
+    let node: RaftNode
+    let executor: NodeExecutor
+    let hlc: HybridLogicalClock
+    private let tasks: Mutex<[Task<Void, Never>]>
+
+    init(
+        storage: StorageEngine, machine: ReplicaStateMachine, node: RaftNode, executor: NodeExecutor,
+        hlc: HybridLogicalClock, tasks: [Task<Void, Never>]
+    ) {
+        self.storage = storage
+        self.machine = machine
+        self.node = node
+        self.executor = executor
+        self.hlc = hlc
+        self.tasks = Mutex(tasks)
+    }
+
+    /// Leads its group and has applied an entry of its own term (so everything committed before
+    /// is in its storage): it may execute transactions.
+    var isServing: Bool {
+        let status = node.publishedStatus
+        return status.role == .leader && !status.stopped && machine.applied.term == status.term
+            && !machine.diverged
+    }
+
+    /// A fresh transaction id (an L2 timestamp from this replica's HLC, above every id seen).
+    func nextTransactionID() -> TransactionID {
+        max(hlc.now().rawValue, storage.highestTransactionID &+ 1)
+    }
+
+    /// Stops everything as a crash would: the node sends and writes nothing more; what its log
+    /// holds is what a restart finds. Storage is volatile (rebuilt from the log).
+    func crash() async {
+        let running = tasks.withLock { t -> [Task<Void, Never>] in
+            defer { t = [] }
+            return t
+        }
+        for task in running { task.cancel() }
+        await node.stop()
+        for task in running { await task.value }
+        await executor.pool.close()
+        storage.crash()
+    }
+}
+
+/// A replica of a region: its identity, directories and current incarnation.
+final class Replica: Sendable {
+    let id: NodeID
+    let raftID: RaftNodeID
+    let address: NodeAddress
+    let directory: String
+    private let current = Mutex<ReplicaIncarnation?>(nil)
+
+    init(id: NodeID, raftID: RaftNodeID, address: NodeAddress, directory: String) {
+        self.id = id
+        self.raftID = raftID
+        self.address = address
+        self.directory = directory
+    }
+
+    var incarnation: ReplicaIncarnation? { current.withLock { $0 } }
+
+    var raftDirectory: String { directory + "/raft" }
+    var storageDirectory: String { directory + "/storage" }
+
+    /// Starts (or restarts) the replica: storage is rebuilt from scratch, the Raft node loads its
+    /// log (restoring its snapshot and applying committed entries as the group reports them).
+    func start(
+        config: RaftConfig, peers: [RaftNodeID: NodeAddress], router: RaftRouter, configuration: EngineConfiguration,
+        options: RaftNodeOptions, compactEvery: UInt64
+    ) throws {
+        try? FileManager.default.removeItem(atPath: storageDirectory)
+        let clock = configuration.clock
+        let hlc = HybridLogicalClock(clock: clock)
+        let storage = try StorageEngine(
+            directory: storageDirectory,
+            options: StorageOptions(
+                durability: .none, checkpointWALBytes: 0, clock: clock, writeAheadLog: false,
+                transactionIDs: { highest in max(highest &+ 1, hlc.now().rawValue) }))
+        let machine = ReplicaStateMachine(storage: storage)
+        let store: RaftLogStore
+        do { store = try RaftLogStore(directory: raftDirectory) } catch {
+            storage.crash()
+            throw error
+        }
+        let node = RaftNode(
+            config: config, peers: peers, store: store, transport: router.transport, stateMachine: machine,
+            clock: clock, options: options)
+        let log = ReplicaLog(node: node, machine: machine, clock: clock, replication: options.replication)
+        let executor = NodeExecutor(storage: storage, configuration: configuration, replication: log)
+        router.register(node)
+        let ticker = Task { await node.run() }
+        // The log is compacted into a snapshot of storage every `compactEvery` applied entries,
+        // bounding its disk use and a restart's replay.
+        let compactor = Task {
+            var compactedAt: UInt64 = 0
+            while !Task.isCancelled {
+                do { try await clock.sleep(for: .seconds(1)) } catch { return }
+                let applied = machine.applied.index
+                guard applied >= compactedAt &+ compactEvery else { continue }
+                if (try? await node.compactLog()) != nil { compactedAt = applied }
+            }
+        }
+        current.withLock {
+            $0 = ReplicaIncarnation(
+                storage: storage, machine: machine, node: node, executor: executor, hlc: hlc,
+                tasks: [ticker, compactor])
+        }
+    }
+
+    /// Crashes the current incarnation (if any) and unregisters it from the network.
+    func crash(router: RaftRouter) async {
+        let running = current.withLock { c -> ReplicaIncarnation? in
+            defer { c = nil }
+            return c
+        }
+        router.unregister(address)
+        await running?.crash()
+    }
+}

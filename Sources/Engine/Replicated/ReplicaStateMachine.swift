@@ -1,0 +1,144 @@
+import Distributed
+import Storage
+import Synchronization
+
+/// A replica's storage as the state machine of its region's Raft group.
+///
+/// Entries are applied in log order. A transaction this replica executed as leader is already in
+/// its storage (versions written, rows locked): its entry only commits it (`commitReplicated`).
+/// Any other entry (a follower's, or a previous leader's after an election) is installed with
+/// `applyReplicated`, under the leader's transaction id.
+///
+/// Under async replication a leader commits its transaction in storage as soon as its own log has
+/// it (`commitAhead`), before a quorum does; such a commit is speculative until its entry applies.
+/// If another leader's entry takes its index, the acknowledged transaction is lost and this
+/// replica's storage has diverged from the log: it is counted (`lostAhead`) and the replica must be
+/// rebuilt from its snapshot and log (`diverged`), as a deposed PostgreSQL primary is rewound.
+final class ReplicaStateMachine: RaftStateMachine {
+    let storage: StorageEngine
+
+    private enum Local: Equatable {
+        /// Proposed; its entry has not applied yet.
+        case proposed
+        /// Committed in storage ahead of the log (async) at this index.
+        case committedAhead(index: UInt64)
+    }
+
+    private struct State {
+        var local: [TransactionID: Local] = [:]
+        var appliedIndex: UInt64 = 0
+        var appliedTerm: UInt64 = 0
+        var diverged = false
+        var lostAhead: UInt64 = 0
+        var deposedAborts: UInt64 = 0
+        var undecodable: UInt64 = 0
+        var applyFailures: UInt64 = 0
+    }
+
+    private let state = Mutex(State())
+
+    init(storage: StorageEngine) {
+        self.storage = storage
+    }
+
+    /// The index and term of the last entry applied (a leader serves once it applied an entry of
+    /// its own term: everything committed before is then in its storage).
+    var applied: (index: UInt64, term: UInt64) { state.withLock { ($0.appliedIndex, $0.appliedTerm) } }
+
+    /// Whether storage holds a speculative commit another leader's entry replaced.
+    var diverged: Bool { state.withLock { $0.diverged } }
+
+    /// Counters: acknowledged commits lost to another leader's entries, transactions of a deposed
+    /// leader aborted by applied entries, entries that did not decode or apply (defects).
+    var counters: (lostAhead: UInt64, deposedAborts: UInt64, undecodable: UInt64, applyFailures: UInt64) {
+        state.withLock { ($0.lostAhead, $0.deposedAborts, $0.undecodable, $0.applyFailures) }
+    }
+
+    /// Registers a transaction this replica is about to propose.
+    func willPropose(_ xid: TransactionID) {
+        state.withLock { $0.local[xid] = .proposed }
+    }
+
+    /// The proposal failed: its entry will not apply here as this replica's (it may still commit
+    /// through another leader, and then applies as that leader's).
+    func proposalFailed(_ xid: TransactionID) {
+        _ = state.withLock { $0.local.removeValue(forKey: xid) }
+    }
+
+    /// Async replication: the leader's log has `xid`'s entry at `index`; commit it in storage now,
+    /// unless its entry already applied (which committed it).
+    func commitAhead(_ xid: TransactionID, index: UInt64) throws(StorageError) {
+        try state.withLock { s throws(StorageError) in
+            guard s.local[xid] == .proposed else { return }
+            try storage.commitReplicated(xid)
+            s.local[xid] = .committedAhead(index: index)
+        }
+    }
+
+    func apply(_ entry: RaftEntry) {
+        state.withLock { s in
+            s.appliedIndex = entry.index
+            s.appliedTerm = entry.term
+            defer { checkLostAhead(through: entry.index, &s) }
+            guard !entry.data.isEmpty else { return }
+            guard let command = ReplicaCommand.decode(entry.data) else {
+                s.undecodable += 1
+                return
+            }
+            do throws(StorageError) {
+                switch command {
+                case .commit(let xid, let writes):
+                    switch s.local.removeValue(forKey: xid) {
+                    case .proposed: try storage.commitReplicated(xid)
+                    case .committedAhead: break
+                    case nil: s.deposedAborts += UInt64(try storage.applyReplicated(xid: xid, writes: writes))
+                    }
+                case .load(let xid, let keys, let row):
+                    try storage.applyReplicatedLoad(xid: xid, keys: keys, row: row)
+                }
+            } catch {
+                s.applyFailures += 1
+            }
+        }
+    }
+
+    /// A speculative commit whose index is now applied without its entry was lost.
+    private func checkLostAhead(through index: UInt64, _ s: inout State) {
+        for (xid, local) in s.local {
+            guard case .committedAhead(let at) = local, at <= index else { continue }
+            s.local[xid] = nil
+            s.lostAhead += 1
+            s.diverged = true
+        }
+    }
+
+    func restore(_ snapshot: RaftSnapshot) {
+        state.withLock { s in
+            guard let decoded = ReplicaSnapshot.decode(snapshot.data) else {
+                s.undecodable += 1
+                return
+            }
+            do {
+                s.deposedAborts += UInt64(
+                    try storage.restoreReplicated(rows: decoded.rows, highestXid: decoded.highestXid))
+            } catch {
+                s.applyFailures += 1
+            }
+            if s.local.values.contains(where: { if case .committedAhead = $0 { true } else { false } }) {
+                s.diverged = true
+            }
+            s.local = [:]
+            s.appliedIndex = snapshot.index
+            s.appliedTerm = snapshot.term
+        }
+    }
+
+    func snapshotData() -> [UInt8] {
+        state.withLock { s in
+            var ahead = Set<TransactionID>()
+            for (xid, local) in s.local where local != .proposed { ahead.insert(xid) }
+            return ReplicaSnapshot.encode(
+                rows: storage.committedRows(excluding: ahead), highestXid: storage.highestTransactionID)
+        }
+    }
+}

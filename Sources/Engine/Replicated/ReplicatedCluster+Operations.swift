@@ -1,0 +1,209 @@
+import Distributed
+import Runtime
+import Storage
+import Synchronization
+
+extension ReplicatedCluster {
+    // MARK: - Transfers
+
+    /// Executes a single-region transfer at its region's leader, redirecting (L2 `redirect`) when
+    /// the leader is unknown or changes under it.
+    func transfer(_ request: TransferRequest) async -> TransferResult {
+        let start = clock.nowNanos()
+        do { try Transfer.validate(request) } catch {
+            return NodeExecutor.result(.failure(error), retried: [], trace: Trace(), start: start, xid: 0, clock)
+        }
+        guard let placement = placement.withLock({ $0 }) else {
+            return TransferResult(
+                .failed(sqlState: Transfer.InvalidRequest.sqlState), endToEndNanos: clock.nowNanos() &- start, xid: 0)
+        }
+        let home = placement.region(of: request.legs[0].account)
+        for leg in request.legs where placement.region(of: leg.account) != home {
+            return TransferResult(
+                .failed(sqlState: Self.crossRegionSQLState), endToEndNanos: clock.nowNanos() &- start, xid: 0)
+        }
+        let region = regions[home]
+        var trace = Trace()
+        var retried: [String] = []
+        for attempt in 0...Self.maxRedirects {
+            let asked = clock.nowNanos()
+            let leader: ReplicaIncarnation
+            do { leader = try await self.leader(of: region) } catch {
+                trace.add(.redirect, clock.nowNanos() &- asked)
+                return TransferResult(
+                    .failed(sqlState: TransactionError.Code.adminShutdown.rawValue), retried: retried, trace: trace,
+                    endToEnd: clock.nowNanos() &- start, xid: 0)
+            }
+            trace.add(.redirect, clock.nowNanos() &- asked)
+            let attemptStart = clock.nowNanos()
+            let result = await leader.executor.execute(request, trace: trace, start: start)
+            guard result.outcome == .failed(sqlState: TransactionError.Code.adminShutdown.rawValue),
+                attempt < Self.maxRedirects, !leader.isServing
+            else {
+                var final = result
+                final.retriedErrors = retried + result.retriedErrors
+                return final
+            }
+            // The leader lost its leadership under the transfer: the attempt's time was spent
+            // finding out, and the transfer goes to the new leader.
+            region.leaderHint.store(-1, ordering: .relaxed)
+            retried.append(TransactionError.Code.adminShutdown.rawValue)
+            trace.add(.redirect, clock.nowNanos() &- attemptStart)
+        }
+        preconditionFailure("the redirect loop returns")
+    }
+
+    // MARK: - Observations
+
+    /// Every replica's counters: its storage and runtime (a follower's runtime is idle) and its
+    /// Raft node.
+    func counters() -> BackendCounters {
+        var nodes: [NodeID: [String: Double]] = [:]
+        for region in regions {
+            for replica in region.replicas {
+                guard let incarnation = replica.incarnation else { continue }
+                var counters = incarnation.executor.counters()
+                let raft = incarnation.node.publishedStatistics
+                let machine = incarnation.machine.counters
+                counters["raft_messages_sent"] = Double(raft.messagesSent)
+                counters["raft_messages_received"] = Double(raft.messagesReceived)
+                counters["raft_bytes_sent"] = Double(raft.bytesSent)
+                counters["raft_entries_persisted"] = Double(raft.entriesPersisted)
+                counters["raft_entries_applied"] = Double(raft.entriesApplied)
+                counters["raft_append_batches"] = Double(raft.appendBatches)
+                counters["raft_fsyncs"] = Double(raft.fsyncs)
+                counters["raft_log_bytes"] = Double(raft.logBytesWritten)
+                counters["raft_elections"] = Double(raft.elections)
+                counters["raft_leader_changes"] = Double(raft.leaderChanges)
+                counters["raft_proposals_acknowledged"] = Double(raft.proposalsAcknowledged)
+                counters["raft_acknowledged_lost"] = Double(raft.acknowledgedLost + machine.lostAhead)
+                counters["replica_deposed_aborts"] = Double(machine.deposedAborts)
+                counters["replica_apply_failures"] = Double(machine.undecodable + machine.applyFailures)
+                // A replica's commit is durable once its Raft log's fsync is: those are its fsyncs.
+                counters["fsyncs"] = Double(raft.fsyncs)
+                nodes[replica.id] = counters
+            }
+        }
+        return BackendCounters(nodes: nodes)
+    }
+
+    /// The leaders' gauges (the largest value over regions), plus each region's Raft indexes.
+    func gauges() -> [String: Double] {
+        var gauges: [String: Double] = [:]
+        for region in regions {
+            for replica in region.replicas {
+                guard let incarnation = replica.incarnation else { continue }
+                let status = incarnation.node.publishedStatus
+                if status.role == .leader {
+                    for (key, value) in incarnation.executor.gauges() { gauges[key] = max(gauges[key] ?? 0, value) }
+                    gauges["raft_commit_index_\(region.name)"] = Double(status.commitIndex)
+                }
+            }
+        }
+        return gauges
+    }
+
+    // MARK: - Audit
+
+    /// Crashes every node, restarts every replica from its log, waits until each region has a
+    /// serving leader and every replica has applied the leader's whole log, then audits: state
+    /// hashes and applied indexes of every replica, the ledger of every leader against the
+    /// acknowledged transfers, and the `xmin` of every replica's ledger rows (the identity on
+    /// every replica).
+    func audit(_ expectation: AuditExpectation) async throws -> AuditReport {
+        for region in regions {
+            for replica in region.replicas { await replica.crash(router: router) }
+        }
+        for region in regions {
+            region.leaderHint.store(-1, ordering: .relaxed)
+            for replica in region.replicas { try start(replica, in: region) }
+            // The replica with the longest log campaigns first (as an operator promotes the most
+            // advanced standby): under async replication a shorter-logged pair could otherwise
+            // elect one of themselves and drop acknowledged entries only the old leader holds.
+            var best: (node: RaftNode, last: UInt64)?
+            for replica in region.replicas {
+                guard let node = replica.incarnation?.node else { continue }
+                let last = await node.status.lastIndex
+                if best == nil || last > best!.last { best = (node, last) }
+            }
+            await best?.node.campaign()
+        }
+        var report = AuditReport(
+            expectedTotal: expectation.initialBalance &* Int64(expectation.accounts),
+            acknowledged: expectation.acknowledged.count)
+        var balances = [Int64](repeating: expectation.initialBalance, count: expectation.accounts)
+        var ledger: [UInt64: TransactionID] = [:]
+        var actual: [AccountID: Int64] = [:]
+        var replicaLedgers: [NodeID: [UInt64: TransactionID]] = [:]
+        for region in regions {
+            let leader = try await self.leader(of: region)
+            try await waitCaughtUp(region, leader: leader)
+            for replica in region.replicas {
+                guard let incarnation = replica.incarnation else { continue }
+                report.stateHashes[replica.id] = incarnation.storage.stateHash()
+                report.appliedIndexes[replica.id] = incarnation.machine.applied.index
+                let recovered = incarnation.node.publishedStatus
+                report.recoveries[replica.id] = NodeRecovery(
+                    checkpointLoaded: false, redoPosition: 0, recordsReplayed: Int(recovered.appliedIndex),
+                    committedReplayed: Int(recovered.appliedIndex), abortedInProgress: 0, preparedRestored: 0,
+                    truncatedBytes: 0)
+                var own: [UInt64: TransactionID] = [:]
+                for entry in incarnation.storage.committedRows() where entry.key >= Transfer.ledgerBase {
+                    own[entry.key & ~Transfer.ledgerBase] = entry.xmin
+                }
+                replicaLedgers[replica.id] = own
+            }
+            for entry in leader.storage.committedRows() {
+                if entry.key >= Transfer.ledgerBase {
+                    ledger[entry.key & ~Transfer.ledgerBase] = entry.xmin
+                    Transfer.forEachLeg(inLedger: entry.row.payload, amount: entry.row.balance) { account, amount in
+                        if account < balances.count { balances[Int(account)] &+= amount }
+                    }
+                } else {
+                    actual[entry.key] = entry.row.balance
+                    report.accountsFound += 1
+                    report.actualTotal &+= entry.row.balance
+                    if entry.row.balance < 0 { report.negativeAccounts += 1 }
+                }
+            }
+        }
+        for (index, expected) in balances.enumerated() where actual[AccountID(index)] != expected {
+            report.balanceMismatches += 1
+        }
+        for (id, xid) in expectation.acknowledged {
+            guard let found = ledger[id] else {
+                report.lost += 1
+                continue
+            }
+            if found != xid { report.xidMismatches += 1 }
+            for (_, own) in replicaLedgers where own[id] != xid { report.replicaXidMismatches += 1 }
+        }
+        if configuration.replication == .async { report.acknowledgedLostInFailover = report.lost }
+        return report
+    }
+
+    /// Waits until every replica of `region` has applied the leader's last index.
+    private func waitCaughtUp(_ region: Region, leader: ReplicaIncarnation) async throws {
+        let deadline = clock.nowNanos() &+ Self.leaderWait.clampedNanoseconds
+        while true {
+            let target = leader.node.publishedStatus.lastIndex
+            let behind = region.replicas.contains { replica in
+                guard let incarnation = replica.incarnation else { return true }
+                return incarnation.machine.applied.index < target
+            }
+            if !behind && leader.machine.applied.index >= target { return }
+            guard clock.nowNanos() < deadline else {
+                throw NoLeader(region: region.name + " (replicas did not catch up)", waited: Self.leaderWait)
+            }
+            try await clock.sleep(for: .milliseconds(1))
+        }
+    }
+
+    /// Stops every node.
+    func shutdown() async {
+        for region in regions {
+            for replica in region.replicas { await replica.crash(router: router) }
+        }
+        stopRouter()
+    }
+}

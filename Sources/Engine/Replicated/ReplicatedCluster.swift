@@ -1,0 +1,177 @@
+import Distributed
+import Foundation
+import Runtime
+import Storage
+import Synchronization
+
+/// The embedded engine's regions as Raft groups (DESIGN.md, "L2"): every region has `replicas`
+/// nodes, each with its own data directory, Raft log (its WAL, fsynced) and volatile storage
+/// rebuilt from the log; every message between nodes crosses the simulated WAN. Leaders execute
+/// transfers on their storage and commit through the log; followers apply.
+final class ReplicatedCluster: Sendable {
+    /// One region's group.
+    final class Region: Sendable {
+        let index: Int
+        let name: String
+        let replicas: [Replica]
+        let peers: [RaftNodeID: NodeAddress]
+        /// The replica believed to serve (-1: unknown).
+        let leaderHint = Atomic<Int>(-1)
+
+        init(index: Int, name: String, replicas: [Replica], peers: [RaftNodeID: NodeAddress]) {
+            self.index = index
+            self.name = name
+            self.replicas = replicas
+            self.peers = peers
+        }
+    }
+
+    /// The region has no serving leader within the wait.
+    struct NoLeader: Error, CustomStringConvertible {
+        let region: String
+        let waited: Duration
+        var description: String { "region '\(region)' elected no leader within \(waited)" }
+    }
+
+    let configuration: EngineConfiguration
+    let regions: [Region]
+    let router: RaftRouter
+    private let routerTask: Task<Void, Never>
+    let placement = Mutex<AccountPlacement?>(nil)
+    private let nodeOptions: RaftNodeOptions
+    /// Entries applied between two log compactions of a replica.
+    static let compactEvery: UInt64 = 200_000
+    /// How long a transfer or the audit waits for a region to elect a serving leader.
+    static let leaderWait: Duration = .seconds(10)
+    /// A transfer is redirected at most this many times (leader changes under it).
+    static let maxRedirects = 8
+    /// SQLSTATE of a transfer whose legs span regions: 0A000, feature not supported (2PC across
+    /// regions is L2 part 2).
+    static let crossRegionSQLState = "0A000"
+
+    init(configuration: EngineConfiguration) throws {
+        self.configuration = configuration
+        let regionCount = configuration.regions.count
+        var rtt = [[UInt64]](repeating: [UInt64](repeating: 0, count: regionCount), count: regionCount)
+        for a in 0..<regionCount {
+            for b in 0..<regionCount where a != b {
+                rtt[a][b] = configuration.network.rtt(a, b).clampedNanoseconds
+            }
+        }
+        let topology: NetworkTopology
+        do {
+            topology = try NetworkTopology(
+                rttNanos: rtt, intraRegionRTTNanos: configuration.network.intraRegionRTT.clampedNanoseconds)
+        } catch {
+            throw UnsupportedConfiguration("the round-trip matrix is not square and symmetric: \(error)")
+        }
+        let network = SimulatedNetwork<RaftMessage>(
+            topology: topology, jitterNanos: configuration.network.jitter.clampedNanoseconds, seed: configuration.seed)
+        let transport = NetworkTransport(network: network, clock: configuration.clock)
+        router = RaftRouter(transport: transport)
+        let router = router
+        routerTask = Task { await router.run() }
+        nodeOptions = RaftNodeOptions(
+            tickNanos: 10_000_000, replication: configuration.replication == .async ? .async : .sync)
+        regions = configuration.regions.enumerated().map { r, region in
+            var peers: [RaftNodeID: NodeAddress] = [:]
+            let replicas = (0..<region.replicas).map { i in
+                let id = NodeID(region: region.name, replica: i)
+                let address = NodeAddress(region: r, node: i)
+                peers[RaftNodeID(i + 1)] = address
+                return Replica(
+                    id: id, raftID: RaftNodeID(i + 1), address: address,
+                    directory: configuration.dataDirectory + "/\(id)")
+            }
+            return Region(index: r, name: region.name, replicas: replicas, peers: peers)
+        }
+        do {
+            for region in regions {
+                for replica in region.replicas { try start(replica, in: region) }
+                // Replica 0 campaigns at once: a known first leader, without waiting a timeout.
+                if let first = region.replicas.first?.incarnation?.node { Task { await first.campaign() } }
+            }
+        } catch {
+            routerTask.cancel()
+            throw error
+        }
+    }
+
+    private func config(_ replica: Replica, in region: Region) -> RaftConfig {
+        var config = RaftConfig(id: replica.raftID, voters: region.replicas.map(\.raftID))
+        config.seed = configuration.seed &+ UInt64(region.index) &* 1_000_003 &+ UInt64(replica.raftID)
+        // Ticks of 10 ms: heartbeats every 10 ms, elections after 500-1000 ms without a leader (a
+        // loaded two-core machine can stall a node for tens of milliseconds; etcd's defaults are
+        // 100 ms and 1 s).
+        config.electionTicks = 50
+        return config
+    }
+
+    func start(_ replica: Replica, in region: Region) throws {
+        try replica.start(
+            config: config(replica, in: region), peers: region.peers, router: router, configuration: configuration,
+            options: nodeOptions, compactEvery: Self.compactEvery)
+    }
+
+    var clock: any EngineClock { configuration.clock }
+
+    func stopRouter() { routerTask.cancel() }
+
+    // MARK: - Leaders
+
+    /// The serving leader of `region`, waiting (polling each millisecond) for an election.
+    func leader(of region: Region, within wait: Duration = leaderWait) async throws -> ReplicaIncarnation {
+        let deadline = clock.nowNanos() &+ wait.clampedNanoseconds
+        while true {
+            let hint = region.leaderHint.load(ordering: .relaxed)
+            if hint >= 0, let incarnation = region.replicas[hint].incarnation, incarnation.isServing {
+                return incarnation
+            }
+            for (index, replica) in region.replicas.enumerated() {
+                guard let incarnation = replica.incarnation, incarnation.isServing else { continue }
+                region.leaderHint.store(index, ordering: .relaxed)
+                return incarnation
+            }
+            guard clock.nowNanos() < deadline else { throw NoLeader(region: region.name, waited: wait) }
+            try await clock.sleep(for: .milliseconds(1))
+        }
+    }
+
+    // MARK: - Load
+
+    func load(accounts count: Int, initialBalance: Int64, progress: @Sendable (Int) -> Void) async throws -> Int {
+        let placement = AccountPlacement(accounts: count, regions: regions.count)
+        self.placement.withLock { $0 = placement }
+        let row = Row(balance: initialBalance, payload: [UInt8](repeating: 0, count: configuration.payloadBytes))
+        let chunk = max(configuration.loadBatchSize, 1 << 16)
+        var loaded = 0
+        for region in regions {
+            let range = placement.accounts(in: region.index)
+            var next = range.lowerBound
+            var lastIndex: UInt64 = 0
+            var leader = try await self.leader(of: region)
+            try await leader.executor.pool.prewarm()
+            while next < range.upperBound {
+                let end = min(range.upperBound, next + chunk)
+                let command = ReplicaCommand.load(
+                    xid: leader.nextTransactionID(), keys: AccountID(next)..<AccountID(end), row: row)
+                do {
+                    lastIndex = try await leader.node.propose(command.encoded())
+                } catch {
+                    // A leader change under the load: the chunk may or may not have committed;
+                    // find out from the new leader's storage before going on.
+                    leader = try await self.leader(of: region)
+                    guard leader.storage.committedRow(AccountID(next)) != nil else { continue }
+                }
+                next = end
+                progress(loaded + (next - range.lowerBound))
+            }
+            // Under async replication a proposal returns before it applies: transfers must find
+            // the accounts in the leader's storage.
+            while leader.machine.applied.index < lastIndex { try await clock.sleep(for: .milliseconds(1)) }
+            loaded += range.count
+            progress(loaded)
+        }
+        return loaded
+    }
+}
