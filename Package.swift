@@ -83,7 +83,10 @@ let package = Package(
         ),
         .testTarget(
             name: "EngineTests",
-            dependencies: ["Engine", "Runtime", "Storage"]
+            dependencies: [
+                "Engine", "Runtime", "Storage", "Distributed",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ]
         ),
 
         // HARNESS-TARGETS-BEGIN (Workload spec and Reporting; kept in this block)

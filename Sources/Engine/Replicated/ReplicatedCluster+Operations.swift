@@ -135,6 +135,7 @@ extension ReplicatedCluster {
         var ledger: [UInt64: TransactionID] = [:]
         var actual: [AccountID: Int64] = [:]
         var replicaLedgers: [NodeID: [UInt64: TransactionID]] = [:]
+        var ledgerRegion: [UInt64: String] = [:]
         for region in regions {
             let leader = try await self.leader(of: region)
             try await waitCaughtUp(region, leader: leader)
@@ -156,6 +157,7 @@ extension ReplicatedCluster {
             for entry in leader.storage.committedRows() {
                 if entry.key >= Transfer.ledgerBase {
                     ledger[entry.key & ~Transfer.ledgerBase] = entry.xmin
+                    ledgerRegion[entry.key & ~Transfer.ledgerBase] = region.name
                     Transfer.forEachLeg(inLedger: entry.row.payload, amount: entry.row.balance) { account, amount in
                         if account < balances.count { balances[Int(account)] &+= amount }
                     }
@@ -176,7 +178,9 @@ extension ReplicatedCluster {
                 continue
             }
             if found != xid { report.xidMismatches += 1 }
-            for (_, own) in replicaLedgers where own[id] != xid { report.replicaXidMismatches += 1 }
+            for (node, own) in replicaLedgers where node.region == ledgerRegion[id] && own[id] != xid {
+                report.replicaXidMismatches += 1
+            }
         }
         if configuration.replication == .async { report.acknowledgedLostInFailover = report.lost }
         return report
