@@ -184,6 +184,7 @@ let package = Package(
                 "CJemalloc",
                 "Storage",
                 "Runtime",
+                "Distributed",
                 "Engine",
                 "WorkloadSpec",
                 "Results",

@@ -29,6 +29,8 @@ package struct RaftLogStoreStatistics: Sendable, Equatable {
     package var appendBatches: UInt64 = 0
     /// `fdatasync` calls on segment files (appends and compactions).
     package var fsyncs: UInt64 = 0
+    /// Time spent in the append path's `fdatasync`s (the replica's commit fsync).
+    package var appendFsyncNanos: UInt64 = 0
     /// `fsync` calls on the directory (segment creation, compaction renames).
     package var directorySyncs: UInt64 = 0
     /// `RaftReady`s carrying a commit index alone: kept in memory and written with the next synced batch.
@@ -71,6 +73,8 @@ package final class RaftLogStore: Sendable {
     package let directory: String
     private let fileSystem: any StorageFileSystem
     private let segmentBytes: Int
+    /// Times the fsyncs.
+    private let clock: any EngineClock
 
     private struct State {
         var persistent: RaftPersistentState
@@ -92,9 +96,11 @@ package final class RaftLogStore: Sendable {
     /// Opens the log in `directory` (created if missing), loads it (cutting a torn tail off the last
     /// segment) and opens the last segment for appending.
     package init(
-        directory: String, fileSystem: any StorageFileSystem = PosixFileSystem.shared, segmentBytes: Int = 64 << 20
+        directory: String, fileSystem: any StorageFileSystem = PosixFileSystem.shared, segmentBytes: Int = 64 << 20,
+        clock: any EngineClock = SystemClock.shared
     ) throws(RaftLogStoreError) {
         self.directory = directory
+        self.clock = clock
         self.fileSystem = fileSystem
         self.segmentBytes = max(segmentBytes, 1)
         do {
@@ -177,7 +183,9 @@ package final class RaftLogStore: Sendable {
                 s.deferred = []
                 s.persistent.persist(ready)
                 s.statistics.entriesWritten += UInt64(ready.entries.count)
+                let syncStart = clock.nowNanos()
                 try fileSystem.dataSync(s.fd, path: path)
+                s.statistics.appendFsyncNanos += clock.nowNanos() &- syncStart
                 s.statistics.fsyncs += 1
                 s.statistics.appendBatches += 1
                 return true

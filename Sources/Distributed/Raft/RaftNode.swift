@@ -91,6 +91,8 @@ package struct RaftNodeStatistics: Sendable, Equatable {
     /// `RaftReady`s persisted with an fsync, and the fsyncs of the log (appends and compactions).
     package var appendBatches: UInt64 = 0
     package var fsyncs: UInt64 = 0
+    /// Time in the append fsyncs (mean = this / appendBatches: the replica's fsync latency).
+    package var appendFsyncNanos: UInt64 = 0
     package var logBytesWritten: UInt64 = 0
     /// Elections this replica started, and times the known leader changed to another replica.
     package var elections: UInt64 = 0
@@ -218,6 +220,7 @@ package actor RaftNode {
         s.entriesPersisted = log.entriesWritten
         s.appendBatches = log.appendBatches
         s.fsyncs = log.fsyncs
+        s.appendFsyncNanos = log.appendFsyncNanos
         s.logBytesWritten = log.bytesWritten
         s.elections = raft.counters.electionsStarted
         return s

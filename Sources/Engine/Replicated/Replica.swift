@@ -132,7 +132,7 @@ final class Replica: Sendable {
                 transactionIDs: { highest in max(highest &+ 1, hlc.now().rawValue) }))
         let machine = ReplicaStateMachine(storage: storage)
         let store: RaftLogStore
-        do { store = try RaftLogStore(directory: raftDirectory) } catch {
+        do { store = try RaftLogStore(directory: raftDirectory, clock: clock) } catch {
             storage.crash()
             throw error
         }

@@ -72,6 +72,7 @@ extension ReplicatedCluster {
                 counters["raft_entries_applied"] = Double(raft.entriesApplied)
                 counters["raft_append_batches"] = Double(raft.appendBatches)
                 counters["raft_fsyncs"] = Double(raft.fsyncs)
+                counters["raft_append_fsync_ms"] = Double(raft.appendFsyncNanos) / 1e6
                 counters["raft_log_bytes"] = Double(raft.logBytesWritten)
                 counters["raft_elections"] = Double(raft.elections)
                 counters["raft_leader_changes"] = Double(raft.leaderChanges)
@@ -97,6 +98,7 @@ extension ReplicatedCluster {
                 if status.role == .leader {
                     for (key, value) in incarnation.executor.gauges() { gauges[key] = max(gauges[key] ?? 0, value) }
                     gauges["raft_commit_index_\(region.name)"] = Double(status.commitIndex)
+                    gauges["replica_rebuilds"] = Double(rebuilds.load(ordering: .relaxed))
                 }
             }
         }
@@ -111,6 +113,8 @@ extension ReplicatedCluster {
     /// acknowledged transfers, and the `xmin` of every replica's ledger rows (the identity on
     /// every replica).
     func audit(_ expectation: AuditExpectation) async throws -> AuditReport {
+        await stopMonitor()
+        defer { startMonitor() }
         for region in regions {
             for replica in region.replicas { await replica.crash(router: router) }
         }
@@ -205,6 +209,7 @@ extension ReplicatedCluster {
 
     /// Stops every node.
     func shutdown() async {
+        await stopMonitor()
         for region in regions {
             for replica in region.replicas { await replica.crash(router: router) }
         }

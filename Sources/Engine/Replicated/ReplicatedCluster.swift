@@ -37,6 +37,10 @@ final class ReplicatedCluster: Sendable {
     let regions: [Region]
     let router: RaftRouter
     private let routerTask: Task<Void, Never>
+    /// Rebuilds replicas whose storage diverged from the log (see `ReplicaStateMachine`).
+    private let monitorTask = Mutex<Task<Void, Never>?>(nil)
+    /// Replicas rebuilt from their log after diverging.
+    let rebuilds = Atomic<Int>(0)
     let placement = Mutex<AccountPlacement?>(nil)
     private let nodeOptions: RaftNodeOptions
     /// Entries applied between two log compactions of a replica.
@@ -95,6 +99,37 @@ final class ReplicatedCluster: Sendable {
             routerTask.cancel()
             throw error
         }
+        startMonitor()
+    }
+
+    /// Under async replication a deposed leader's storage may hold commits the log lost: such a
+    /// replica is crashed and restarted from its snapshot and log (as a deposed PostgreSQL primary
+    /// is rewound), and counted.
+    func startMonitor() {
+        let task = Task { [self] in
+            while !Task.isCancelled {
+                do { try await clock.sleep(for: .milliseconds(50)) } catch { return }
+                for region in regions {
+                    for replica in region.replicas where replica.incarnation?.machine.diverged == true {
+                        await replica.crash(router: router)
+                        if (try? start(replica, in: region)) != nil {
+                            rebuilds.add(1, ordering: .relaxed)
+                        }
+                    }
+                }
+            }
+        }
+        monitorTask.withLock { $0 = task }
+    }
+
+    /// Stops the monitor (before the audit crashes and restarts every replica itself).
+    func stopMonitor() async {
+        let task = monitorTask.withLock { t -> Task<Void, Never>? in
+            defer { t = nil }
+            return t
+        }
+        task?.cancel()
+        await task?.value
     }
 
     private func config(_ replica: Replica, in region: Region) -> RaftConfig {
