@@ -127,25 +127,22 @@ struct EmbeddedBackendTests {
         }
     }
 
-    @Test("shapes that need L2 are refused with a reason")
+    @Test("shapes the engine cannot assemble are refused with a reason")
     func unsupported() async throws {
         try await withDataDirectory { directory in
             #expect(throws: UnsupportedConfiguration.self) {
-                _ = try EmbeddedBackend(
-                    configuration: configuration(
-                        directory, regions: [.init(name: "a", replicas: 1), .init(name: "b", replicas: 1)]))
+                _ = try EmbeddedBackend(configuration: configuration(directory, regions: []))
             }
             #expect(throws: UnsupportedConfiguration.self) {
                 _ = try EmbeddedBackend(
-                    configuration: configuration(directory, regions: [.init(name: "a", replicas: 3)]))
+                    configuration: configuration(directory, regions: [.init(name: "a", replicas: 0)]))
             }
+            // Several regions, and replicas, are Raft groups now (see "Replicated regions").
+            let replicated = try EmbeddedBackend(
+                configuration: configuration(
+                    directory, regions: [.init(name: "a", replicas: 1), .init(name: "b", replicas: 3)]))
+            #expect(replicated.counters().nodes.count == 4)
+            try await replicated.shutdown()
         }
-    }
-}
-
-extension TransferResult {
-    var isFailureForTest: Bool {
-        if case .failed = outcome { return true }
-        return false
     }
 }

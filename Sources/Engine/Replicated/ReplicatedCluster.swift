@@ -45,8 +45,9 @@ final class ReplicatedCluster: Sendable {
     private let nodeOptions: RaftNodeOptions
     /// Entries applied between two log compactions of a replica.
     static let compactEvery: UInt64 = 200_000
-    /// How long a transfer or the audit waits for a region to elect a serving leader.
-    static let leaderWait: Duration = .seconds(10)
+    /// How long a transfer or the audit waits for a region to elect a serving leader: a bound on
+    /// a hang (a region that lost its quorum), far above any election on a loaded machine.
+    static let leaderWait: Duration = .seconds(120)
     /// A transfer is redirected at most this many times (leader changes under it).
     static let maxRedirects = 8
     /// SQLSTATE of a transfer whose legs span regions: 0A000, feature not supported (2PC across
