@@ -336,3 +336,28 @@ struct CheckpointTests {
         }
     }
 }
+
+@Suite("Checkpoint pacing")
+struct CheckpointPacingTests {
+    @Test("paced by the image, checkpoints of a large heap write at most the WAL's bytes plus one image")
+    func writeAmplificationBounded() async throws {
+        try await withTemporaryDirectory { directory in
+            let options = StorageOptions(
+                durability: .none, checkpointWALBytes: 4 << 10, vacuumCommitLogEntries: 0,
+                paceCheckpointsByImage: true)
+            let engine = try StorageEngine(directory: directory, options: options)
+            try await engine.bulkLoad(keys: 0..<20_000, row: Row(balance: 1, payload: [UInt8](repeating: 0, count: 32)))
+            var random = SplitMix64(seed: 3)
+            for _ in 0..<3_000 {
+                try await engine.commitWrites([AccountID(random.next() % 20_000): Int64(random.next() % 100)])
+            }
+            engine.waitForMaintenance()
+            let s = engine.statistics()
+            #expect(s.checkpoints >= 1)
+            #expect(
+                s.checkpointBytes <= s.wal.bytesWritten + s.lastCheckpointBytes,
+                "\(s.checkpoints) checkpoints wrote \(s.checkpointBytes) bytes for \(s.wal.bytesWritten) WAL bytes")
+            try engine.close()
+        }
+    }
+}

@@ -35,7 +35,8 @@ public final class EmbeddedBackend: Backend {
             let node = NodeID(region: region.name, replica: 0)
             let directory = configuration.dataDirectory + "/\(node)"
             let storage = try StorageEngine(
-                directory: directory, options: StorageOptions(durability: configuration.durability))
+                directory: directory,
+                options: StorageOptions(durability: configuration.durability, paceCheckpointsByImage: true))
             shape = .standalone(
                 node: node, directory: directory,
                 executor: NodeExecutor(storage: storage, configuration: configuration))
@@ -104,7 +105,8 @@ public final class EmbeddedBackend: Backend {
         await executor.pool.close()
         executor.storage.crash(losingUnsyncedWrites: expectation.crash == .powerFailure)
         let recovered = try StorageEngine(
-            directory: nodeDirectory, options: StorageOptions(durability: configuration.durability))
+            directory: nodeDirectory,
+            options: StorageOptions(durability: configuration.durability, paceCheckpointsByImage: true))
         defer { try? recovered.close() }
         let rows = recovered.committedRows()
         var balances = [Int64](repeating: expectation.initialBalance, count: expectation.accounts)

@@ -119,6 +119,7 @@ final class NodeExecutor: Sendable {
             "concurrent_update_conflicts": Double(s.concurrentUpdateConflicts),
             "checkpoints": Double(s.checkpoints),
             "checkpoint_failures": Double(s.checkpointFailures),
+            "checkpoint_mb": Double(s.checkpointBytes) / 1_048_576,
             "vacuums": Double(s.vacuums),
             "vacuum_rows_scanned": Double(s.vacuumRowsScanned),
             "versions_vacuumed": Double(s.versionsVacuumed),

@@ -46,6 +46,7 @@ extension StorageEngine {
             }
         }
         var crc = CRC32C.checksum(header)
+        var imageBytes = UInt64(header.count)
         try poisoning { () throws(StorageError) in
             try withBytes(header) { raw throws(StorageError) in try fileSystem.write(fd, raw, path: temporary) }
         }
@@ -66,6 +67,7 @@ extension StorageEngine {
             // `checkpointFlushBytes` keeps the dirty data small, so a committer's WAL fsync never
             // queues behind the whole image.
             unsynced += chunk.count
+            imageBytes += UInt64(chunk.count)
             if unsynced >= StorageEngine.checkpointFlushBytes, options.durability == .fsync {
                 try poisoning { () throws(StorageError) in try fileSystem.dataSync(fd, path: temporary) }
                 unsynced = 0
@@ -86,7 +88,11 @@ extension StorageEngine {
         try fileSystem.rename(temporary, to: path)
         try poisoning { () throws(StorageError) in try fileSystem.syncDirectory(directory) }
         try wal.removeSegments(before: redo)
-        state.withLock { $0.statistics.checkpoints += 1 }
+        state.withLock { s in
+            s.statistics.checkpoints += 1
+            s.statistics.checkpointBytes += imageBytes
+            s.statistics.lastCheckpointBytes = imageBytes
+        }
     }
 
     /// The whole checkpoint image of `s` at once (tests; the engine streams it shard by shard).

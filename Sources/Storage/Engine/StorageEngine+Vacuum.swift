@@ -184,9 +184,12 @@ extension StorageEngine {
     func requestMaintenanceIfDue(lsn: LSN, _ s: inout State) -> Bool {
         var wake = false
         if options.checkpointWALBytes > 0, !s.checkpointRequested,
+            !(options.paceCheckpointsByImage && s.checkpointRunning),
             // A checkpoint may have started while this commit waited: its redo point is then past
             // this commit's LSN, and no new checkpoint is due on this commit's account.
-            lsn > s.lastRedoLSN, lsn - s.lastRedoLSN > options.checkpointWALBytes
+            lsn > s.lastRedoLSN,
+            lsn - s.lastRedoLSN
+                > max(options.checkpointWALBytes, options.paceCheckpointsByImage ? s.statistics.lastCheckpointBytes : 0)
         {
             s.checkpointRequested = true
             wake = true
@@ -240,6 +243,8 @@ extension StorageEngine {
                 }
                 if step.vacuum { vacuum(freeze: true) }
                 if step.checkpoint {
+                    state.withLock { $0.checkpointRunning = true }
+                    defer { state.withLock { $0.checkpointRunning = false } }
                     do throws(StorageError) { try checkpoint() } catch {
                         // The commits that asked for it are durable; a failed write or sync has
                         // poisoned the engine (later commits fail), other failures are retried

@@ -42,6 +42,8 @@ public final class StorageEngine: Sendable {
         var lastRedoLSN: LSN = 0
         /// Work asked of the maintenance thread.
         var checkpointRequested = false
+        /// The maintenance thread is writing a checkpoint (paced checkpoints wait for its size).
+        var checkpointRunning = false
         var vacuumRequested = false
         /// Commit-log entries the last vacuum could not remove (a long transaction holds the
         /// horizon back): the next vacuum is due `vacuumCommitLogEntries` past them, so a held

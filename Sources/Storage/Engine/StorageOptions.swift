@@ -6,6 +6,11 @@ public struct StorageOptions: Sendable {
     /// bytes of WAL follow the last one's redo point (0 disables automatic checkpoints). Bounds
     /// recovery time and WAL disk use.
     public var checkpointWALBytes: UInt64
+    /// Whether the next automatic checkpoint also waits for as many WAL bytes as the last image
+    /// had (PostgreSQL sizes `max_wal_size` so that checkpoints do not rewrite the data faster
+    /// than the WAL grows): checkpoint writes then stay at most the WAL's bytes plus one image,
+    /// however large the heap. Off, a checkpoint follows every `checkpointWALBytes`.
+    public var paceCheckpointsByImage: Bool
     /// A write prunes its row's version chain once it is longer than this (PostgreSQL's
     /// heap-only-tuple pruning), so hot rows do not grow unbounded chains between vacuums.
     public var pruneChainLength: Int
@@ -33,6 +38,7 @@ public struct StorageOptions: Sendable {
         durability: Durability = .fsync, checkpointWALBytes: UInt64 = 64 << 20, pruneChainLength: Int = 8,
         vacuumCommitLogEntries: Int = 1 << 18, clock: any EngineClock = SystemClock.shared,
         fileSystem: any StorageFileSystem = PosixFileSystem.shared, writeAheadLog: Bool = true,
+        paceCheckpointsByImage: Bool = false,
         transactionIDs: (@Sendable (_ highest: TransactionID) -> TransactionID)? = nil
     ) {
         precondition(pruneChainLength >= 1, "a chain holds at least its live version")
@@ -44,6 +50,7 @@ public struct StorageOptions: Sendable {
         self.clock = clock
         self.fileSystem = fileSystem
         self.writeAheadLog = writeAheadLog
+        self.paceCheckpointsByImage = paceCheckpointsByImage
         self.transactionIDs = transactionIDs
     }
 }

@@ -22,6 +22,10 @@ public struct StorageStatistics: Sendable, Hashable {
     public var versionsVacuumed: UInt64 = 0
     /// Checkpoints completed.
     public var checkpoints: UInt64 = 0
+    /// Bytes of checkpoint images written (all checkpoints).
+    public var checkpointBytes: UInt64 = 0
+    /// Bytes of the last checkpoint image written.
+    public var lastCheckpointBytes: UInt64 = 0
     /// Background checkpoints that failed (a failed write or sync also poisons the engine).
     public var checkpointFailures: UInt64 = 0
     /// Versions frozen by vacuum (their creator no longer needs the commit log).
