@@ -47,6 +47,9 @@ public final class TransactionManager: Sendable {
             let snapshot = try storage.snapshot(for: id)
             return Transaction(xid: id, isolation: isolation, manager: self, snapshot: snapshot)
         } catch {
+            // Storage began it: end it there too, or it would stay running (and hold the vacuum
+            // horizon) for ever.
+            try? storage.abort(id)
             locks.end(id)
             ssi.finish(id, committed: false)
             throw TransactionError(error, xid: id)
