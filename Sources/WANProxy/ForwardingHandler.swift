@@ -55,6 +55,12 @@ final class ForwardingHandler: ChannelDuplexHandler {
         b.partner = a
     }
 
+    /// Breaks the pair's reference cycle when it never carried a connection (the link was not made).
+    static func unlink(_ a: ForwardingHandler) {
+        a.partner?.partner = nil
+        a.partner = nil
+    }
+
     // MARK: - Pipeline events
 
     func handlerAdded(context: ChannelHandlerContext) {

@@ -60,12 +60,14 @@ final class UpstreamConnector: ChannelInboundHandler, RemovableChannelHandler {
         connect.assumeIsolated().whenComplete { result in
             switch result {
             case .failure:
+                ForwardingHandler.unlink(toUpstream)
                 counters.upstreamConnectFailed()
                 registry.upstreamFinished(id)
                 client.close(promise: nil)
             case .success(let upstream):
                 upstream.closeFuture.whenComplete { _ in registry.upstreamFinished(id) }
                 guard client.isActive, upstream.isActive else {
+                    ForwardingHandler.unlink(toUpstream)
                     upstream.close(promise: nil)
                     client.close(promise: nil)
                     return
@@ -76,6 +78,7 @@ final class UpstreamConnector: ChannelInboundHandler, RemovableChannelHandler {
                     try client.syncOptions?.setOption(.autoRead, value: true)
                     try upstream.syncOptions?.setOption(.autoRead, value: true)
                 } catch {
+                    ForwardingHandler.unlink(toUpstream)
                     upstream.close(promise: nil)
                     client.close(promise: nil)
                 }
