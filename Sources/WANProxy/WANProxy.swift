@@ -11,7 +11,13 @@ import Synchronization
 /// so the delay does not limit bandwidth. What bounds memory is a window per direction
 /// (`Configuration.maxBytesInFlight`): reading a side stops while that many of its bytes are delayed or
 /// not yet taken by the far side (the overshoot is at most one read burst: `maxMessagesPerRead` reads of
-/// at most `receiveBufferLimit` bytes).
+/// at most `receiveBufferLimit` bytes). One exception: when a side ends its output (a FIN), NIO reads
+/// what is left in that socket's receive buffer at once, so the bound is then the kernel's receive
+/// buffer (`net.ipv4.tcp_rmem`), not the window.
+///
+/// Time is the event loop's (NIO's monotonic clock), not an `EngineClock`: the loop's timers release the
+/// bytes, and this target depends on swift-nio alone. Tests drive it with `EmbeddedEventLoop`'s
+/// virtual time.
 ///
 /// ```swift
 /// let proxy = try await WANProxy.start(.init(upstreamHost: "127.0.0.1", upstreamPort: 5432,
@@ -72,24 +78,33 @@ public final class WANProxy: Sendable {
                     try client.pipeline.syncOperations.addHandler(UpstreamConnector(proxy: shared, connectionID: id))
                 }
             }
-        let serverChannel: any Channel
-        do {
-            serverChannel = try await bootstrap.bind(host: configuration.listenHost, port: configuration.listenPort)
-                .get()
-        } catch {
-            if ownsGroup { try? await group.shutdownGracefully() }
-            throw WANProxyError.cannotListen(
-                host: configuration.listenHost, port: configuration.listenPort, reason: "\(error)")
+        // A port the kernel picks (listen port 0) may be the upstream's port, free a moment ago: the
+        // proxy would then be its own upstream, so it binds again.
+        var attempts = 0
+        while true {
+            attempts += 1
+            let serverChannel: any Channel
+            do {
+                serverChannel = try await bootstrap.bind(host: configuration.listenHost, port: configuration.listenPort)
+                    .get()
+            } catch {
+                if ownsGroup { try? await group.shutdownGracefully() }
+                throw WANProxyError.cannotListen(
+                    host: configuration.listenHost, port: configuration.listenPort, reason: "\(error)")
+            }
+            let port = serverChannel.localAddress?.port
+            guard let port, !configuration.isOwnUpstream(port: port) else {
+                try? await serverChannel.close()
+                if port != nil && attempts < 8 { continue }
+                if ownsGroup { try? await group.shutdownGracefully() }
+                throw WANProxyError.cannotListen(
+                    host: configuration.listenHost, port: configuration.listenPort,
+                    reason: port == nil ? "no local port" : "only the upstream's own port was offered")
+            }
+            return WANProxy(
+                configuration: configuration, port: port, shared: shared, serverChannel: serverChannel, group: group,
+                ownsGroup: ownsGroup)
         }
-        guard let port = serverChannel.localAddress?.port else {
-            try? await serverChannel.close()
-            if ownsGroup { try? await group.shutdownGracefully() }
-            throw WANProxyError.cannotListen(
-                host: configuration.listenHost, port: configuration.listenPort, reason: "no local port")
-        }
-        return WANProxy(
-            configuration: configuration, port: port, shared: shared, serverChannel: serverChannel, group: group,
-            ownsGroup: ownsGroup)
     }
 
     /// The counters since start.

@@ -48,6 +48,13 @@ extension WANProxy {
             self.threads = threads
         }
 
+        /// Whether listening on `port` would make the proxy its own upstream.
+        func isOwnUpstream(port: Int) -> Bool {
+            guard port != 0, port == upstreamPort else { return false }
+            let loopback: Set = ["127.0.0.1", "localhost"]
+            return listenHost == upstreamHost || (loopback.contains(listenHost) && loopback.contains(upstreamHost))
+        }
+
         /// Throws naming the first field that could never work.
         func validate() throws(WANProxyError) {
             guard (0...65_535).contains(listenPort) else {
@@ -57,6 +64,11 @@ extension WANProxy {
                 throw WANProxyError.invalidConfiguration("upstream port \(upstreamPort) is not in 1...65535")
             }
             guard !upstreamHost.isEmpty else { throw WANProxyError.invalidConfiguration("upstream host is empty") }
+            guard !isOwnUpstream(port: listenPort) else {
+                throw WANProxyError.invalidConfiguration(
+                    "the proxy would be its own upstream (\(listenHost):\(listenPort)): every connection would "
+                        + "open another")
+            }
             guard oneWayDelay >= .zero else {
                 throw WANProxyError.invalidConfiguration("one-way delay \(oneWayDelay) is negative")
             }

@@ -148,6 +148,7 @@ struct WANProxyTests {
         try await probe.close()
 
         let proxy = try await WANProxy.start(.init(upstreamPort: refusingPort))
+        #expect(proxy.port != refusingPort)  // the proxy never listens on its own upstream port
         #expect(try await Client.endsWithoutData(port: proxy.port))
         try await proxy.stop()
         let counters = proxy.counters
@@ -193,6 +194,18 @@ struct WANProxyTests {
         }
         await #expect(throws: WANProxyError.invalidConfiguration("one-way delay -1.0 seconds is negative")) {
             _ = try await WANProxy.start(.init(upstreamPort: 5432, oneWayDelay: .seconds(-1)))
+        }
+    }
+
+    @Test("a proxy that would be its own upstream is refused (it would multiply connections without end)")
+    func ownUpstreamRefused() async throws {
+        let probe = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .bind(host: "127.0.0.1", port: 0).get()
+        let port = try #require(probe.localAddress?.port)
+        try await probe.close()
+        await #expect(throws: WANProxyError.self) {
+            let proxy = try await WANProxy.start(.init(listenPort: port, upstreamPort: port))
+            try await proxy.stop()
         }
     }
 
