@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
     ],
     targets: [
         // jemalloc, the allocator of the `layerbench` executable (Debian libjemalloc-dev).
@@ -175,6 +176,29 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["PostgresCluster", "WorkloadSpec", "Storage"]
+        ),
+
+        // WANProxy: a latency-injecting TCP proxy (swift-nio) that stands for the WAN in front of a region's
+        // PostgreSQL primary; `wan-proxy` runs one from the command line (scripts/proxy-overhead).
+        .target(
+            name: "WANProxy",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "WANProxyTests",
+            dependencies: [
+                "WANProxy",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
+        ),
+        .executableTarget(
+            name: "wan-proxy",
+            dependencies: ["WANProxy"]
         ),
 
         // The command line: a thin executable over the libraries, linked with jemalloc.
