@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         // jemalloc, the allocator of the `layerbench` executable (Debian libjemalloc-dev).
@@ -172,6 +173,34 @@ let package = Package(
             dependencies: ["PostgresCluster", "WorkloadSpec", "Storage"]
         ),
 
+        // PostgresBackend: the `Backend` protocol over real PostgreSQL servers with postgres-nio (its own
+        // target: postgres-nio's cold build takes minutes, and no other library target waits for it).
+        .target(
+            name: "PostgresBackend",
+            dependencies: [
+                "Engine",
+                "Runtime",
+                "Storage",
+                "PostgresCluster",
+                "WorkloadSpec",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "PostgresBackendTests",
+            dependencies: [
+                "PostgresBackend",
+                "PostgresCluster",
+                "Engine",
+                "Runtime",
+                "Storage",
+                "WorkloadSpec",
+                "Workload",
+                "Results",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]
+        ),
+
         // The command line: a thin executable over the libraries, linked with jemalloc.
         .executableTarget(
             name: "layerbench",
@@ -185,6 +214,7 @@ let package = Package(
                 "Workload",
                 "Reporting",
                 "PostgresCluster",
+                "PostgresBackend",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
