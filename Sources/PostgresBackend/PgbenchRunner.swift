@@ -1,4 +1,5 @@
 import Foundation
+import PostgresCluster
 import PostgresNIO
 import Runtime
 import WorkloadSpec
@@ -91,7 +92,7 @@ public struct PgbenchRunner: Sendable {
             "--max-tries=\(max(1, maxTries))", "-f", scriptPath, dsn.database,
         ]
         let binary = directory + "/pgbench"
-        let output = try await Self.execute(binary, arguments, password: dsn.password)
+        let output = try await execute(arguments, password: dsn.password, seconds: seconds)
         let command = ([binary] + arguments.map { $0 == scriptPath ? "transfer.sql" : $0 }).joined(separator: " ")
         func number(after prefix: String) -> Double? {
             for line in output.split(separator: "\n") where line.hasPrefix(prefix) {
@@ -111,36 +112,18 @@ public struct PgbenchRunner: Sendable {
             latencyStddevMs: number(after: "latency stddev ="), command: command, script: script)
     }
 
-    /// Runs `binary` and returns its standard output and error; throws on a non-zero exit.
-    static func execute(_ binary: String, _ arguments: [String], password: String?) async throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = arguments
-        var environment = ProcessInfo.processInfo.environment
-        if let password { environment["PGPASSWORD"] = password }
-        process.environment = environment
-        let output = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "layerbench-pgbench-\(UUID().uuidString.prefix(8)).out")
-        guard FileManager.default.createFile(atPath: output.path, contents: nil) else {
-            throw Failure(description: "cannot create \(output.path) for pgbench's output")
-        }
-        defer { try? FileManager.default.removeItem(at: output) }
-        let handle = try FileHandle(forWritingTo: output)
-        process.standardOutput = handle
-        process.standardError = handle
-        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
-            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
-            do { try process.run() } catch {
-                process.terminationHandler = nil
-                continuation.resume(throwing: error)
-            }
-        }
-        try? handle.close()
-        let text = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
+    /// Runs pgbench and returns its standard output and error; throws on a non-zero exit.
+    /// (Through `PostgresTools`, which starts it with signals unblocked: pgbench's -T relies on
+    /// SIGALRM.)
+    func execute(_ arguments: [String], password: String?, seconds: Int) async throws -> String {
+        let tools = PostgresTools(directory: directory)
+        let (status, output) = try await tools.runClient(
+            "pgbench", arguments, environment: password.map { ["PGPASSWORD": $0] } ?? [:],
+            timeout: .seconds(seconds + 120))
         guard status == 0 else {
-            throw Failure(description: "\(binary) exited with status \(status):\n\(text)")
+            throw Failure(description: "pgbench exited with status \(status):\n\(output)")
         }
-        return text
+        return output
     }
 }
 

@@ -301,3 +301,30 @@ struct PostgresBackendTests {
         }
     }
 }
+
+extension PostgresBackendTests {
+    @Test("pgbench runs the equivalent script on the same server; its ledger rows keep the audit whole")
+    func pgbenchSideBySide() async throws {
+        try await Self.withBackend(Self.configuration(isolation: .readCommitted)) { backend, deployment in
+            _ = try await backend.load(accounts: 1_000, initialBalance: 1_000) { _ in }
+            let primary = deployment.regions[0].primary
+            try await PostgresBackend.preparePgbench(primary)
+            let measured = try await PgbenchRunner().run(
+                dsn: primary, accounts: 1_000, clients: 4, seconds: 1, isolation: .readCommitted,
+                amount: WorkloadSpec.AmountRange(min: 1, max: 10), maxTries: 10)
+            #expect(measured.transactions > 0)
+            #expect(measured.tps > 0)
+            #expect(measured.clients == 4)
+            #expect(measured.command.contains("-M prepared -c 4"))
+            #expect(measured.script.contains("FOR UPDATE"))
+            let ledgerRows = try await Self.withConnection(primary) { connection in
+                try await Self.scalar(connection, "SELECT count(*) FROM ledger")
+            }
+            #expect(ledgerRows == Int64(measured.transactions - measured.failed))
+            let report = try await backend.audit(
+                AuditExpectation(accounts: 1_000, initialBalance: 1_000, overdraft: true, acknowledged: [:]))
+            #expect(report.actualTotal == 1_000_000)
+            #expect(report.balanceMismatches == 0)
+        }
+    }
+}
