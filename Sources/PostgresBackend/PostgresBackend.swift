@@ -268,81 +268,88 @@ public final class PostgresBackend: Backend {
                 connection -> (AttemptOutcome, UInt64, Int) in
                 counters.leased(waitNanos: clock.nanosSince(requested))
                 defer { counters.released() }
-                var nanos: UInt64 = 0
-                var count = 0
-                func timed<T>(_ body: () async throws -> T) async throws -> T {
-                    let begin = clock.nowNanos()
-                    defer {
-                        nanos &+= clock.nanosSince(begin)
-                        count += 1
+                // The attempt runs on the connection's event loop (an actor on its executor): each
+                // statement's response resumes it on the thread that read it, with no hop to the
+                // cooperative pool and back per statement.
+                return await EventLoopBound(connection.eventLoop).run { _ in
+                    var nanos: UInt64 = 0
+                    var count = 0
+                    func timed<T>(_ body: () async throws -> T) async throws -> T {
+                        let begin = clock.nowNanos()
+                        defer {
+                            nanos &+= clock.nanosSince(begin)
+                            count += 1
+                        }
+                        return try await body()
                     }
-                    return try await body()
-                }
-                var inTransaction = false
-                do {
-                    switch isolation {
-                    case .readCommitted:
+                    var inTransaction = false
+                    do {
+                        switch isolation {
+                        case .readCommitted:
+                            _ = try await timed {
+                                try await connection.execute(PostgresStatements.BeginReadCommitted(), logger: logger)
+                            }
+                        case .repeatableRead:
+                            _ = try await timed {
+                                try await connection.execute(PostgresStatements.BeginRepeatableRead(), logger: logger)
+                            }
+                        case .serializable:
+                            _ = try await timed {
+                                try await connection.execute(PostgresStatements.BeginSerializable(), logger: logger)
+                            }
+                        }
+                        inTransaction = true
+                        let ids = legs.map { Int64(bitPattern: $0.account) }
+                        let rows = try await timed { () -> [(Int64, Int64)] in
+                            var rows: [(Int64, Int64)] = []
+                            for try await row in try await connection.execute(
+                                PostgresStatements.LockAccounts(ids: ids), logger: logger)
+                            {
+                                rows.append(row)
+                            }
+                            return rows
+                        }
+                        var verdict: AttemptOutcome?
+                        if rows.count != legs.count {
+                            verdict = .invalid
+                        } else if !overdraft {
+                            for (leg, row) in zip(legs, rows) where leg.isDebit && row.1 &+ leg.amount < 0 {
+                                verdict = .rejected
+                            }
+                        }
+                        if let verdict {
+                            _ = try await timed {
+                                try await connection.execute(PostgresStatements.Rollback(), logger: logger)
+                            }
+                            return (verdict, nanos, count)
+                        }
+                        for leg in legs {
+                            _ = try await timed {
+                                try await connection.execute(
+                                    PostgresStatements.UpdateBalance(
+                                        id: Int64(bitPattern: leg.account), amount: leg.amount),
+                                    logger: logger)
+                            }
+                        }
+                        let insert = Self.ledgerRow(request, ts: ts)
+                        let xmin = try await timed { () -> Int64 in
+                            var xmin: Int64 = 0
+                            for try await value in try await connection.execute(insert, logger: logger) { xmin = value }
+                            return xmin
+                        }
+                        inTransaction = false
                         _ = try await timed {
-                            try await connection.execute(PostgresStatements.BeginReadCommitted(), logger: logger)
+                            try await connection.execute(PostgresStatements.Commit(), logger: logger)
                         }
-                    case .repeatableRead:
-                        _ = try await timed {
-                            try await connection.execute(PostgresStatements.BeginRepeatableRead(), logger: logger)
+                        return (.committed(xmin: xmin), nanos, count)
+                    } catch {
+                        if inTransaction {
+                            _ = try? await timed {
+                                try await connection.execute(PostgresStatements.Rollback(), logger: logger)
+                            }
                         }
-                    case .serializable:
-                        _ = try await timed {
-                            try await connection.execute(PostgresStatements.BeginSerializable(), logger: logger)
-                        }
+                        return (.failed(Self.sqlState(of: error)), nanos, count)
                     }
-                    inTransaction = true
-                    let ids = legs.map { Int64(bitPattern: $0.account) }
-                    let rows = try await timed { () -> [(Int64, Int64)] in
-                        var rows: [(Int64, Int64)] = []
-                        for try await row in try await connection.execute(
-                            PostgresStatements.LockAccounts(ids: ids), logger: logger)
-                        {
-                            rows.append(row)
-                        }
-                        return rows
-                    }
-                    var verdict: AttemptOutcome?
-                    if rows.count != legs.count {
-                        verdict = .invalid
-                    } else if !overdraft {
-                        for (leg, row) in zip(legs, rows) where leg.isDebit && row.1 &+ leg.amount < 0 {
-                            verdict = .rejected
-                        }
-                    }
-                    if let verdict {
-                        _ = try await timed {
-                            try await connection.execute(PostgresStatements.Rollback(), logger: logger)
-                        }
-                        return (verdict, nanos, count)
-                    }
-                    for leg in legs {
-                        _ = try await timed {
-                            try await connection.execute(
-                                PostgresStatements.UpdateBalance(
-                                    id: Int64(bitPattern: leg.account), amount: leg.amount),
-                                logger: logger)
-                        }
-                    }
-                    let insert = Self.ledgerRow(request, ts: ts)
-                    let xmin = try await timed { () -> Int64 in
-                        var xmin: Int64 = 0
-                        for try await value in try await connection.execute(insert, logger: logger) { xmin = value }
-                        return xmin
-                    }
-                    inTransaction = false
-                    _ = try await timed { try await connection.execute(PostgresStatements.Commit(), logger: logger) }
-                    return (.committed(xmin: xmin), nanos, count)
-                } catch {
-                    if inTransaction {
-                        _ = try? await timed {
-                            try await connection.execute(PostgresStatements.Rollback(), logger: logger)
-                        }
-                    }
-                    return (.failed(Self.sqlState(of: error)), nanos, count)
                 }
             }
         } catch {
@@ -420,5 +427,21 @@ public final class PostgresBackend: Backend {
 
     public func shutdown() async throws {
         await closePools()
+    }
+}
+
+/// Runs a closure isolated to an actor whose executor is a NIO event loop, so the awaits inside
+/// it resume on that event loop's thread.
+actor EventLoopBound {
+    let eventLoop: any EventLoop
+
+    init(_ eventLoop: any EventLoop) {
+        self.eventLoop = eventLoop
+    }
+
+    nonisolated var unownedExecutor: UnownedSerialExecutor { eventLoop.executor.asUnownedSerialExecutor() }
+
+    func run<T: Sendable>(_ body: @Sendable (isolated EventLoopBound) async throws -> T) async rethrows -> T {
+        try await body(self)
     }
 }
