@@ -18,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         // jemalloc, the allocator of the `layerbench` executable (Debian libjemalloc-dev).
@@ -200,6 +201,33 @@ let package = Package(
             name: "wan-proxy",
             dependencies: ["WANProxy"]
         ),
+        // PostgresBackend: the `Backend` protocol over real PostgreSQL servers with postgres-nio (its own
+        // target: postgres-nio's cold build takes minutes, and no other library target waits for it).
+        .target(
+            name: "PostgresBackend",
+            dependencies: [
+                "Engine",
+                "Runtime",
+                "Storage",
+                "PostgresCluster",
+                "WorkloadSpec",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "PostgresBackendTests",
+            dependencies: [
+                "PostgresBackend",
+                "PostgresCluster",
+                "Engine",
+                "Runtime",
+                "Storage",
+                "WorkloadSpec",
+                "Workload",
+                "Results",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]
+        ),
 
         // The command line: a thin executable over the libraries, linked with jemalloc.
         .executableTarget(
@@ -215,6 +243,7 @@ let package = Package(
                 "Workload",
                 "Reporting",
                 "PostgresCluster",
+                "PostgresBackend",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]

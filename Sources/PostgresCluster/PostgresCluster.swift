@@ -250,10 +250,12 @@ public struct PostgresCluster: Sendable {
     }
 
     /// Starts one server and waits (bounded) until pg_isready accepts it; returns its pid.
-    private func start(_ server: ClusterState.Server, user: PostgresTools.ServerUser?) async throws(ClusterError)
-        -> Int32
-    {
-        try PostgresTools.checkFree(port: server.port, server: "\(server.name)")
+    /// `checkPort: false` on a restart: the server's own port may still have connections in
+    /// TIME_WAIT, which the server (binding with SO_REUSEADDR) does not mind but the check would.
+    private func start(
+        _ server: ClusterState.Server, user: PostgresTools.ServerUser?, checkPort: Bool = true
+    ) async throws(ClusterError) -> Int32 {
+        if checkPort { try PostgresTools.checkFree(port: server.port, server: "\(server.name)") }
         let seconds = Int(options.startTimeout.components.seconds)
         let outcome = try await tools.run(
             "pg_ctl", ["start", "-D", server.dataDirectory, "-l", server.logFile, "-w", "-t", String(seconds)],
@@ -350,6 +352,39 @@ public struct PostgresCluster: Sendable {
                     + "kept \(directory)")
         }
         removeDirectory()
+        return state
+    }
+
+    // MARK: - restart
+
+    /// Stops every server of the running cluster with a fast shutdown (`pg_ctl stop -m fast`,
+    /// standbys first), then starts them again (primaries first) and waits until each accepts
+    /// connections: what a durability audit does before it reads the state back. Returns the
+    /// state with the new pids (also written to the directory).
+    ///
+    /// - Throws: ``ClusterError``: `.notRunning` when the directory holds no cluster, `.server`
+    ///   naming a server that would not stop or start (with its log's last lines).
+    @discardableResult
+    public func restart() async throws(ClusterError) -> ClusterState {
+        guard FileManager.default.fileExists(atPath: marker), var state = try ClusterState.read(directory: directory)
+        else {
+            throw ClusterError(.notRunning, "no cluster in \(directory) to restart")
+        }
+        let user = try PostgresTools.serverUser()
+        let survivors = await stopAll(state, user: user)
+        guard survivors.isEmpty else {
+            throw ClusterError(
+                .server,
+                "could not stop \(survivors.map { "\($0.name) (pid \($0.pid))" }.joined(separator: ", ")) for the restart"
+            )
+        }
+        for index in state.servers.indices where state.servers[index].isPrimary {
+            state.servers[index].pid = try await start(state.servers[index], user: user, checkPort: false)
+        }
+        for index in state.servers.indices where !state.servers[index].isPrimary {
+            state.servers[index].pid = try await start(state.servers[index], user: user, checkPort: false)
+        }
+        try state.write()
         return state
     }
 

@@ -94,7 +94,8 @@ public struct PostgresTools: Sendable {
     /// - Throws: ``ClusterError`` when it cannot start or outlives `timeout` (then it is
     ///   terminated).
     func run(
-        _ tool: String, _ arguments: [String], as user: ServerUser? = nil, timeout: Duration = .seconds(60)
+        _ tool: String, _ arguments: [String], as user: ServerUser? = nil, timeout: Duration = .seconds(60),
+        environment extra: [String: String] = [:]
     ) async throws(ClusterError) -> Outcome {
         let binary = "\(directory)/\(tool)"
         let argv = user.map { ["/usr/sbin/runuser", "-u", $0.name, "--", binary] } ?? [binary]
@@ -112,6 +113,7 @@ public struct PostgresTools: Sendable {
         var environment = ProcessInfo.processInfo.environment
         environment["PGCONNECT_TIMEOUT"] = "10"
         environment["LC_ALL"] = "C"
+        environment.merge(extra) { _, new in new }
         let pid = try Self.spawn(
             argv + arguments, environment: environment.map { "\($0.key)=\($0.value)" }, output: captureFD)
         let start = clock.nowNanos()
@@ -151,12 +153,41 @@ public struct PostgresTools: Sendable {
         defer {
             for pointer in cArguments + cEnvironment { free(pointer) }
         }
+        // The child starts with no signal blocked and the usual signals at their default action:
+        // a Swift process's threads block most signals and `layerbench run` ignores SIGINT and
+        // SIGTERM, and a child would inherit both (pgbench's -T never ends with SIGALRM blocked,
+        // and a tool ignoring SIGTERM outlives its timeout).
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var unblocked = sigset_t()
+        sigemptyset(&unblocked)
+        posix_spawnattr_setsigmask(&attributes, &unblocked)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for signal in [SIGINT, SIGTERM, SIGQUIT, SIGHUP, SIGALRM, SIGPIPE, SIGUSR1, SIGUSR2, SIGCHLD] {
+            sigaddset(&defaults, signal)
+        }
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         var pid: pid_t = 0
-        let result = posix_spawn(&pid, argv[0], &actions, nil, cArguments, cEnvironment)
+        let result = posix_spawn(&pid, argv[0], &actions, &attributes, cArguments, cEnvironment)
         guard result == 0 else {
             throw ClusterError(.server, "cannot run \(argv[0]): \(String(cString: strerror(result)))")
         }
         return pid
+    }
+
+    /// Runs a client binary of ``directory`` (pgbench, psql) as this process's user, with
+    /// `environment` added, and waits at most `timeout`; returns its exit status and its standard
+    /// output and error together.
+    ///
+    /// - Throws: ``ClusterError`` when it cannot start or outlives `timeout` (then it is stopped).
+    public func runClient(
+        _ tool: String, _ arguments: [String], environment: [String: String] = [:], timeout: Duration
+    ) async throws(ClusterError) -> (status: Int32, output: String) {
+        let outcome = try await run(tool, arguments, timeout: timeout, environment: environment)
+        return (outcome.status, outcome.output)
     }
 
     /// Runs `tool` and throws when it exits non-zero, with `what` and its output in the message.

@@ -47,6 +47,7 @@ public enum SummaryMarkdown {
         out.append("")
 
         out += headline(run)
+        out += pgbenchSideBySide(run)
         out += errorsBySQLSTATE(run)
         out += layerBreakdown(run)
         out.append("![Mean latency by layer](\(charts.layers))")
@@ -100,6 +101,38 @@ public enum SummaryMarkdown {
                     "retries",
                 ], rows,
                 rightAligned: Set(2...8))
+    }
+
+    /// LayerBench's postgres backend next to `pgbench` on the same server (variants that ran it).
+    static func pgbenchSideBySide(_ run: RunResult) -> [String] {
+        var rows: [[String]] = []
+        var commands: [String] = []
+        for variant in run.variants {
+            guard let pgbench = variant.pgbench else { continue }
+            let total = ClassResult.total(variant.classes)
+            let mean = (total?.meanMicros() ?? 0) / 1000
+            rows.append([
+                variant.name, String(pgbench.clients), Format.number(variant.tps), Format.number(pgbench.tps),
+                pgbench.tps > 0 ? String(format: "%.2fx", variant.tps / pgbench.tps) : "-",
+                String(format: "%.2f", mean), String(format: "%.2f", pgbench.latencyAverageMs),
+                String(variant.classes.reduce(0) { $0 + $1.errors }), String(pgbench.failedTransactions),
+            ])
+            commands.append("- \(variant.name): `\(pgbench.command)`")
+        }
+        guard !rows.isEmpty else { return [] }
+        return ["## Side by side with pgbench", ""]
+            + table(
+                [
+                    "variant", "clients", "LayerBench TPS", "pgbench TPS", "ratio", "LayerBench mean ms",
+                    "pgbench mean ms", "LayerBench errors", "pgbench failed",
+                ], rows, rightAligned: Set(1...8))
+            + [
+                "pgbench ran right after the variant's measured phase, on the same server and accounts, with the "
+                    + "same clients, duration and isolation, and an equivalent custom script (BEGIN; SELECT ... FOR "
+                    + "UPDATE of both accounts in key order; two UPDATEs; the ledger INSERT; END), prepared "
+                    + "statements (-M prepared). Commands:",
+                "",
+            ] + commands + [""]
     }
 
     static func errorsBySQLSTATE(_ run: RunResult) -> [String] {

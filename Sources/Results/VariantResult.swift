@@ -23,6 +23,9 @@ public struct VariantResult: Sendable, Equatable {
     public var scheduleLag: Histogram<UInt64>?
     /// The correctness checks run after the variant.
     public var checks: [CheckResult]
+    /// `pgbench` on the same server with an equivalent script, when the spec asks for the
+    /// side-by-side comparison (`compare_pgbench: true`, backend postgres).
+    public var pgbench: PgbenchResult?
 
     /// A variant result from its parts.
     public init(
@@ -79,7 +82,7 @@ public struct VariantResult: Sendable, Equatable {
 
 extension VariantResult: Codable {
     enum CodingKeys: String, CodingKey {
-        case name, parameters, durationSeconds, classes, timeSeries, counters, scheduleLag, checks
+        case name, parameters, durationSeconds, classes, timeSeries, counters, scheduleLag, checks, pgbench
     }
 
     /// Decodes the `run.json` form.
@@ -93,6 +96,7 @@ extension VariantResult: Codable {
         counters = try container.decode([String: Double].self, forKey: .counters)
         scheduleLag = try container.decodeHistogramIfPresent(forKey: .scheduleLag)
         checks = try container.decode([CheckResult].self, forKey: .checks)
+        pgbench = try container.decodeIfPresent(PgbenchResult.self, forKey: .pgbench)
     }
 
     /// Encodes the `run.json` form.
@@ -108,5 +112,6 @@ extension VariantResult: Codable {
             try container.encodeHistogram(scheduleLag, forKey: .scheduleLag)
         }
         try container.encode(checks, forKey: .checks)
+        try container.encodeIfPresent(pgbench, forKey: .pgbench)
     }
 }

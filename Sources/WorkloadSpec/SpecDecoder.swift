@@ -7,7 +7,7 @@ struct SpecDecoder {
         "payload_bytes", "amount", "distribution", "regions", "network", "mix", "clients", "rate",
         "max_in_flight", "think_time", "warmup", "duration", "transactions", "isolation",
         "timestamps", "durability", "optimisations", "batch", "pool", "retry", "lock_timeout",
-        "faults", "checks", "tolerate_errors", "gate", "report",
+        "faults", "checks", "tolerate_errors", "compare_pgbench", "gate", "report",
     ]
 
     typealias Limits = WorkloadSpec.Limits
@@ -88,6 +88,16 @@ struct SpecDecoder {
         if let entry = top["checks"] { spec.checks = try checks(entry.value) }
         if let entry = top["tolerate_errors"] {
             spec.tolerateErrors = try read.bool(entry.value, "tolerate_errors")
+        }
+        if let entry = top["compare_pgbench"] {
+            spec.comparePgbench = try read.bool(entry.value, "compare_pgbench")
+            if spec.comparePgbench && spec.backend != .postgres {
+                throw read.error(
+                    .invalidValue, at: entry.value.origin, "compare_pgbench",
+                    "compare_pgbench runs pgbench against the postgres backend's server; the spec's backend is "
+                        + "'\(spec.backend.rawValue)'",
+                    hint: "set backend: postgres, or remove compare_pgbench")
+            }
         }
         if let entry = top["gate"] { spec.gate = try gate(entry.value) }
         if let entry = top["report"] { spec.report = try report(entry.value) }
@@ -197,7 +207,7 @@ struct SpecDecoder {
         var firstOrigins: [String: SpecOrigin] = [:]
         for (index, element) in elements.enumerated() {
             let path = SpecPath.element("regions", index)
-            let map = try read.mapping(element, path, known: ["name", "replicas"])
+            let map = try read.mapping(element, path, known: ["name", "replicas", "dsn"])
             let nameEntry = try read.required(map, "name", hint: "add name: us-east")
             let name = try read.name(nameEntry.value, map.path("name"))
             if let first = firstOrigins[name] {
@@ -217,7 +227,24 @@ struct SpecDecoder {
                     entry.value, map.path("replicas"), in: 1...Limits.replicas
                 )
             }
+            if let entry = map["dsn"] {
+                let text = try read.string(entry.value, map.path("dsn"))
+                do {
+                    region.dsn = try PostgresDSN(parsing: text)
+                } catch {
+                    throw read.error(
+                        .invalidValue, at: entry.value.origin, map.path("dsn"),
+                        "region '\(name)': dsn '\(text)' cannot be used: \(error.reason)",
+                        hint: "write dsn: postgres://user@host:5432/database")
+                }
+            }
             regions.append(region)
+        }
+        if regions.contains(where: { $0.dsn != nil }), let missing = regions.first(where: { $0.dsn == nil }) {
+            throw read.error(
+                .missingKey, at: node.origin, "regions",
+                "region '\(missing.name)' has no dsn while other regions have one",
+                hint: "give every region a dsn, or none (then layerbench run starts local servers)")
         }
         return regions
     }

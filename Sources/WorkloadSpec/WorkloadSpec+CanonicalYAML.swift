@@ -34,7 +34,9 @@ extension WorkloadSpec {
         for region in regions {
             lines.append(
                 "  - "
-                    + Self.flow([("name", Self.yamlString(region.name)), ("replicas", "\(region.replicas)")])
+                    + Self.flow(
+                        [("name", Self.yamlString(region.name)), ("replicas", "\(region.replicas)")]
+                            + (region.dsn.map { [("dsn", Self.yamlString($0.text))] } ?? []))
             )
         }
         lines.append("network:")
@@ -129,6 +131,8 @@ extension WorkloadSpec {
         if let crash = checks.crash { checkPairs.append(("crash", crash.rawValue)) }
         add("checks", Self.flow(checkPairs))
         add("tolerate_errors", "\(tolerateErrors)")
+        // Written only when set, so the text (and hash) of every other spec is unchanged.
+        if comparePgbench { add("compare_pgbench", "true") }
         lines.append(gate.isEmpty ? "gate: {}" : "gate:")
         for threshold in gate {
             var pairs: [(String, String)] = []

@@ -13,11 +13,15 @@ extension WorkloadSpec {
         public var name: String
         /// Replicas of the region's Raft group, `1...7`.
         public var replicas: Int
+        /// The region's PostgreSQL primary, when the spec names one (`dsn:`, backend postgres);
+        /// nil: `layerbench run` starts local servers itself.
+        public var dsn: PostgresDSN?
 
         /// A region with `replicas` replicas.
-        public init(name: String, replicas: Int = 1) {
+        public init(name: String, replicas: Int = 1, dsn: PostgresDSN? = nil) {
             self.name = name
             self.replicas = replicas
+            self.dsn = dsn
         }
     }
 

@@ -66,6 +66,9 @@ public struct WorkloadSpec: Sendable, Equatable {
     public var checks: Checks
     /// Whether the run keeps going (and succeeds) when transfers fail for good.
     public var tolerateErrors: Bool
+    /// Whether `layerbench run` also runs `pgbench` with an equivalent script on the same server
+    /// after each variant and reports it side by side (backend postgres only).
+    public var comparePgbench: Bool = false
     /// Per-metric regression thresholds, in the order of the file.
     public var gate: [GateThreshold]
     /// Where and in which formats reports are written.

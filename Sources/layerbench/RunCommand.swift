@@ -104,6 +104,17 @@ struct RunCommand: AsyncParsableCommand {
 
         let driver = WorkloadDriver(spec: workload, options: makeOptions(data.path))
         let variants = workload.variants
+        var postgres: PostgresRun?
+        if workload.backend == .postgres {
+            do {
+                postgres = try await PostgresRun.start(spec: workload, runID: runID)
+            } catch {
+                Output.error("layerbench: error: postgres: \(error)")
+                throw ExitCode(ExitStatus.failure)
+            }
+            Output.error("layerbench: \(postgres?.summary ?? "")")
+        }
+        let postgresRun = postgres
         let startedAt = RunResult.timestamp(Date())
         Output.error(
             "layerbench: running \(workload.name) (\(variants.count) variant\(variants.count == 1 ? "" : "s")), "
@@ -111,9 +122,15 @@ struct RunCommand: AsyncParsableCommand {
         var results: [VariantResult] = []
         for (index, variant) in variants.enumerated() {
             do {
-                let result = try await driver.run(variant: variant, index: index + 1, of: variants.count) {
+                var result = try await driver.run(variant: variant, index: index + 1, of: variants.count) {
                     configuration in
-                    try EmbeddedBackend(configuration: configuration)
+                    if let postgresRun { return try postgresRun.makeBackend(configuration) }
+                    return try EmbeddedBackend(configuration: configuration)
+                }
+                if let postgresRun {
+                    try await postgresRun.finish(
+                        &result, variant: variant,
+                        isolation: driver.engineConfiguration(for: variant, directory: data.path).isolation)
                 }
                 if !quiet { Output.endProgress() }
                 Output.error(Self.summaryLine(result))
@@ -121,8 +138,16 @@ struct RunCommand: AsyncParsableCommand {
             } catch is RunInterrupted {
                 if !quiet { Output.endProgress() }
                 break
+            } catch {
+                if let postgresRun { try? await postgresRun.stop() }
+                throw error
             }
             if interrupt.isRequested { break }
+        }
+        if let postgresRun {
+            do { try await postgresRun.stop() } catch {
+                Output.error("layerbench: error: stopping the postgres cluster: \(error)")
+            }
         }
         let signalName = Self.signalName(interrupt.signalNumber)
         var run = RunResult(

@@ -142,10 +142,17 @@ struct DriverTests {
         }
     }
 
-    @Test("specs that need L2, faults or PostgreSQL are refused before anything runs, naming the key")
+    @Test("specs that need L2 or faults are refused before anything runs, naming the key")
     func unsupported() throws {
         let cases: [(String, (inout WorkloadSpec) -> Void)] = [
-            ("backend", { $0.backend = .postgres }),
+            // The postgres backend exists now (issue 11); its multi-region specs still need L2.
+            (
+                "regions",
+                {
+                    $0.backend = .postgres
+                    $0.regions = [.init(name: "a"), .init(name: "b")]
+                }
+            ),
             ("regions", { $0.regions = [.init(name: "a", replicas: 3)] }),
             ("mix", { $0.mix = .init(singleRegion: 1, crossRegion: 1, global: 0) }),
             ("optimisations.locality", { $0.optimisations.locality = [false, true] }),
@@ -156,5 +163,12 @@ struct DriverTests {
             #expect(throws: DriverError.self) { try driver.checkSupported() }
             do { try driver.checkSupported() } catch { #expect(error.key == key) }
         }
+        // A single-region postgres spec, standbys included, is accepted.
+        let postgres = WorkloadDriver(
+            spec: driverSpec {
+                $0.backend = .postgres
+                $0.regions = [.init(name: "local", replicas: 2)]
+            }, options: DriverOptions(dataDirectory: "/tmp/unused"))
+        #expect(throws: Never.self) { try postgres.checkFeatures() }
     }
 }

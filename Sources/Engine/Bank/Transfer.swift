@@ -6,9 +6,9 @@ import Storage
 /// other), check funds, write every balance, and insert one ledger row (as pgbench's TPC-B
 /// history) recording the legs, which the audit uses to prove every acknowledged transfer
 /// applied exactly once.
-enum Transfer {
+package enum Transfer {
     /// Ledger rows live above this key; accounts below it.
-    static let ledgerBase: AccountID = 1 << 63
+    package static let ledgerBase: AccountID = 1 << 63
 
     /// Why a transfer was refused: business outcomes, not engine errors.
     enum Rejection: Error, Sendable {
@@ -19,7 +19,7 @@ enum Transfer {
     /// as failed with SQLSTATE 22023 (invalid parameter value), which the driver counts as
     /// invalid input. (A transfer to the same account would read the row twice and write
     /// `balance + amount` last, creating money.)
-    enum InvalidRequest: Error, Sendable, Hashable, CustomStringConvertible {
+    package enum InvalidRequest: Error, Sendable, Hashable, CustomStringConvertible {
         /// An account in two legs.
         case sameAccount(AccountID)
         /// A non-positive amount moved, or a leg of zero.
@@ -34,9 +34,9 @@ enum Transfer {
         case noSuchAccount(AccountID)
 
         /// The SQLSTATE a client sees.
-        static let sqlState = TransferResult.invalidInputSQLState
+        package static let sqlState = TransferResult.invalidInputSQLState
 
-        var description: String {
+        package var description: String {
             switch self {
             case .sameAccount(let account): "a transfer with account \(account) in two legs (to itself)"
             case .nonPositiveAmount(let amount): "a transfer of a non-positive amount (\(amount))"
@@ -52,7 +52,7 @@ enum Transfer {
     /// Checks what can be checked without reading: distinct accounts, a positive amount, no
     /// zero leg, at least one debit and one credit, legs summing to zero with credits summing to
     /// the amount, and keys below the ledger's range.
-    static func validate(_ request: TransferRequest) throws(InvalidRequest) {
+    package static func validate(_ request: TransferRequest) throws(InvalidRequest) {
         let legs = request.legs
         for i in legs.indices {
             for j in legs.indices where j > i && legs[j].account == legs[i].account {
@@ -88,7 +88,7 @@ enum Transfer {
     /// 16 bytes as before legs existed; a transfer of other leg counts stores `ledgerBase | count`
     /// (no account has that bit) then each leg's account and signed amount. Little-endian 64-bit
     /// words, padded with zeros to `padding` bytes.
-    static func ledgerPayload(legs: TransferLegs, padding: Int) -> [UInt8] {
+    package static func ledgerPayload(legs: TransferLegs, padding: Int) -> [UInt8] {
         let encoded = legs.count == 2 ? 16 : 8 + 16 * legs.count
         var bytes: [UInt8] = []
         bytes.reserveCapacity(max(encoded, padding))
@@ -113,7 +113,7 @@ enum Transfer {
     /// Calls `body` with each leg a ledger row records (`amount` is the row's balance); false if
     /// the payload is not a ledger's.
     @discardableResult
-    static func forEachLeg(
+    package static func forEachLeg(
         inLedger payload: [UInt8], amount: Int64, _ body: (_ account: AccountID, _ amount: Int64) -> Void
     ) -> Bool {
         guard payload.count >= 16 else { return false }

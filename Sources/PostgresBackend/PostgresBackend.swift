@@ -1,0 +1,447 @@
+import Engine
+import Foundation
+import PostgresCluster
+import PostgresNIO
+import Runtime
+import Storage
+import Synchronization
+import WorkloadSpec
+
+/// The `Backend` over real PostgreSQL servers: one primary per region (L0), postgres-nio's
+/// connection pool and this type's retry loop (L1). Single-region transfers run as one local
+/// transaction at the spec's isolation with prepared statements: BEGIN, SELECT ... FOR UPDATE of
+/// the accounts in key order, one UPDATE per leg, the ledger INSERT (returning its `xmin`),
+/// COMMIT. 40001 and 40P01 are retried by the runtime's `RetryPolicy` (exponential backoff with
+/// full jitter); other SQLSTATEs end the transfer and are reported.
+///
+/// Per-layer latency (DESIGN.md "Per-layer latency"; L2 + L1 + L0 = end-to-end for every
+/// transfer): L0 is the sum of the statement round trips of the transfer's attempts, measured
+/// on the client from sending a statement to its last response message, which includes the
+/// loopback transit and postgres-nio's encoding and decoding (``roundTripFloorNanos`` measures
+/// that floor per statement: the error of the method); L1 is the rest (pool wait, client-side
+/// work between statements, retry backoff); L2 is 0 (no coordinator on this path).
+///
+/// Cross-region and global transfers need the L2 coordinator (PREPARE TRANSACTION across
+/// regions) and fail with 0A000 (feature not supported) here.
+public final class PostgresBackend: Backend {
+    /// `postgres`.
+    public let name = "postgres"
+
+    /// How one attempt of a transfer ended.
+    enum AttemptOutcome: Sendable, Equatable {
+        case committed(xmin: Int64)
+        case rejected
+        case invalid
+        case failed(String)
+    }
+
+    /// What the last audit found beyond ``AuditReport``: the restart, the standbys, prepared
+    /// transactions, and the recorded mapping ledger `ts` -> `xmin`.
+    public struct AuditDetail: Sendable, Hashable {
+        /// Whether every server had a fast shutdown and restart before the audit (false for
+        /// servers given by DSN, which LayerBench does not manage).
+        public var restarted: Bool
+        /// Per region: whether every standby's replay LSN reached the primary's current LSN
+        /// before the audit (true with no standby).
+        public var standbysCaughtUp: [String: Bool]
+        /// Standbys seen in `pg_stat_replication`, per region.
+        public var standbys: [String: Int]
+        /// Prepared transactions left behind (`pg_prepared_xacts`), summed over the primaries.
+        public var preparedLeft: Int
+        /// Ledger rows read, each a recorded pair `ts -> xmin` (PostgreSQL assigns its own xids;
+        /// the pair is recorded, not an identity).
+        public var tsXminPairs: Int
+        /// Pairs of consecutive rows (by `ts`) whose `xmin` goes backwards: how far PostgreSQL's
+        /// xid order departs from the timestamp order (xids are assigned at the first write,
+        /// timestamps when the ledger row is written).
+        public var tsXminInversions: Int
+        /// A few pairs `(ts, xmin)`, lowest `ts` first, for the report.
+        public var sample: [Pair]
+
+        /// One recorded pair.
+        public struct Pair: Sendable, Hashable {
+            /// The ledger row's timestamp.
+            public var ts: Int64
+            /// The `xmin` PostgreSQL gave the row.
+            public var xmin: Int64
+        }
+    }
+
+    let configuration: EngineConfiguration
+    let deployment: PostgresDeployment
+    private let placement: Mutex<AccountPlacement?>
+    private let clients: [PostgresClient]
+    private let runTasks: Mutex<[Task<Void, Never>]>
+    private let nodeCounters: [PostgresNodeCounters]
+    let nodes: [NodeID]
+    let clock: any EngineClock
+    let logger: Logger
+    private let sequence = Atomic<UInt64>(0)
+    private let loadStatistics = Mutex<(rows: Int, nanos: UInt64, floorNanos: UInt64)>((0, 0, 0))
+    private let lastAuditDetail = Mutex<AuditDetail?>(nil)
+
+    /// Connects to the deployment's primaries (one pool of `configuration.pool.maxSize`
+    /// connections per region, opened lazily).
+    ///
+    /// - Throws: `UnsupportedConfiguration` when the deployment's regions are not the
+    ///   configuration's.
+    public init(configuration: EngineConfiguration, deployment: PostgresDeployment) throws {
+        let names = configuration.regions.map(\.name)
+        guard deployment.regions.map(\.name) == names else {
+            throw UnsupportedConfiguration(
+                "the PostgreSQL servers serve regions \(deployment.regions.map(\.name)), the spec declares \(names)")
+        }
+        guard configuration.batch == nil else {
+            throw UnsupportedConfiguration(
+                "batch commit is not built for the postgres backend (one transfer per transaction); "
+                    + "set optimisations.batch_commit: false")
+        }
+        self.configuration = configuration
+        self.deployment = deployment
+        placement = Mutex(nil)
+        clock = configuration.clock
+        var logger = Logger(label: "layerbench.postgres")
+        logger.logLevel = .critical
+        self.logger = logger
+        nodes = deployment.regions.map { NodeID(region: $0.name, replica: 0) }
+        nodeCounters = deployment.regions.map { _ in PostgresNodeCounters() }
+        let durability = configuration.durability
+        let poolSize = max(1, configuration.pool.maxSize)
+        let minIdle = min(max(0, configuration.pool.minIdle), poolSize - 1)
+        clients = deployment.regions.map { region in
+            var client = Self.clientConfiguration(region.primary)
+            client.options.maximumConnections = poolSize
+            client.options.minimumConnections = minIdle
+            if durability == .none {
+                client.options.additionalStartupParameters = [("synchronous_commit", "off")]
+            }
+            return PostgresClient(configuration: client, backgroundLogger: logger)
+        }
+        let clients = self.clients
+        runTasks = Mutex(clients.map { client in Task { await client.run() } })
+    }
+
+    static func clientConfiguration(_ dsn: PostgresDSN) -> PostgresClient.Configuration {
+        PostgresClient.Configuration(
+            host: dsn.host, port: dsn.port, username: dsn.user, password: dsn.password, database: dsn.database,
+            tls: .disable)
+    }
+
+    static func connectionConfiguration(_ dsn: PostgresDSN) -> PostgresConnection.Configuration {
+        PostgresConnection.Configuration(
+            host: dsn.host, port: dsn.port, username: dsn.user, password: dsn.password, database: dsn.database,
+            tls: .disable)
+    }
+
+    /// One connection outside the pool (load, audit), closed after `body`.
+    func withConnection<T: Sendable>(
+        _ dsn: PostgresDSN, _ body: (PostgresConnection) async throws -> T
+    ) async throws -> T {
+        let connection = try await PostgresConnection.connect(
+            configuration: Self.connectionConfiguration(dsn), id: 1, logger: logger)
+        do {
+            let value = try await body(connection)
+            try? await connection.close()
+            return value
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+    }
+
+    var deploymentRegions: [PostgresDeployment.Region] { deployment.regions }
+
+    /// The accounts' placement over the regions (set by `load`).
+    func accountPlacement(accounts: Int) -> AccountPlacement {
+        placement.withLock { current in
+            if let current, current.accounts == accounts { return current }
+            let made = AccountPlacement(accounts: max(1, accounts), regions: deployment.regions.count)
+            current = made
+            return made
+        }
+    }
+
+    func setPlacement(_ value: AccountPlacement) { placement.withLock { $0 = value } }
+
+    var currentPlacement: AccountPlacement? { placement.withLock { $0 } }
+
+    /// The details of the last audit (nil before one).
+    public var lastAudit: AuditDetail? { lastAuditDetail.withLock { $0 } }
+
+    func recordAudit(_ detail: AuditDetail) { lastAuditDetail.withLock { $0 = detail } }
+
+    func recordLoad(rows: Int, nanos: UInt64, floorNanos: UInt64) {
+        loadStatistics.withLock { $0 = (rows, nanos, floorNanos) }
+    }
+
+    /// The smallest round trip of a trivial prepared statement measured after the load: the
+    /// share of every statement's L0 time that is loopback transit and client-side protocol
+    /// work rather than server time (the method's error, per statement).
+    public var roundTripFloorNanos: UInt64 { loadStatistics.withLock { $0.floorNanos } }
+
+    // MARK: - Transfers
+
+    public func transfer(_ request: TransferRequest) async -> TransferResult {
+        let start = clock.nowNanos()
+        do { try Transfer.validate(request) } catch {
+            return TransferResult(
+                .failed(sqlState: Transfer.InvalidRequest.sqlState), endToEndNanos: clock.nanosSince(start), xid: 0)
+        }
+        guard let placement = currentPlacement else {
+            return TransferResult(
+                .failed(sqlState: Transfer.InvalidRequest.sqlState), endToEndNanos: clock.nanosSince(start), xid: 0)
+        }
+        let legs = request.legs.inKeyOrder()
+        let region = placement.region(of: legs[0].account)
+        guard legs.allSatisfy({ placement.region(of: $0.account) == region }) else {
+            // Cross-region and global transfers need L2's coordinator (PREPARE TRANSACTION).
+            return TransferResult(.failed(sqlState: "0A000"), endToEndNanos: clock.nanosSince(start), xid: 0)
+        }
+        let counters = nodeCounters[region]
+        let policy = configuration.runtime.retry
+        var random = SplitMix64(seed: request.id)
+        var retried: [String] = []
+        var l0: UInt64 = 0
+        var attempt = 0
+        let ts = timestamp()
+        while true {
+            attempt += 1
+            let outcome = await attemptTransfer(request, legs: legs, region: region, ts: ts, l0: &l0)
+            counters.attemptEnded(outcome)
+            switch outcome {
+            case .committed(let xmin):
+                return TransferResult(
+                    .committed, retried: retried, endToEndNanos: clock.nanosSince(start), l0Nanos: l0,
+                    xid: TransactionID(UInt64(bitPattern: xmin)))
+            case .rejected:
+                return TransferResult(
+                    .rejected, retried: retried, endToEndNanos: clock.nanosSince(start), l0Nanos: l0, xid: 0)
+            case .invalid:
+                return TransferResult(
+                    .failed(sqlState: Transfer.InvalidRequest.sqlState), retried: retried,
+                    endToEndNanos: clock.nanosSince(start), l0Nanos: l0, xid: 0)
+            case .failed(let code):
+                let retryable = TransactionError.Code(rawValue: code)?.isRetryable == true
+                let elapsed = Duration.nanoseconds(Int64(clamping: clock.nanosSince(start)))
+                guard retryable, attempt < policy.maxAttempts, elapsed < policy.maxTotal else {
+                    if retryable { counters.exhausted() }
+                    return TransferResult(
+                        .failed(sqlState: code), retried: retried, endToEndNanos: clock.nanosSince(start),
+                        l0Nanos: l0, xid: 0)
+                }
+                retried.append(code)
+                let backoff = policy.backoff(beforeRetry: attempt, using: &random)
+                let sleepStart = clock.nowNanos()
+                if backoff > .zero { try? await clock.sleep(for: backoff) }
+                counters.retried(code, backoffNanos: clock.nanosSince(sleepStart))
+            }
+        }
+    }
+
+    /// A ledger timestamp in the L2 format, `physical_ms << 18 | logical`: the wall clock's
+    /// milliseconds and a per-backend sequence (no L2 timestamp exists on the single-region path;
+    /// L2's HLC or TSO stamps it when the coordinator drives the transfer).
+    private func timestamp() -> Int64 {
+        let logical = sequence.add(1, ordering: .relaxed).newValue & ((1 << 18) - 1)
+        return Int64(bitPattern: ((clock.wallNanos() / 1_000_000) << 18) | logical)
+    }
+
+    /// One attempt on a pooled connection of `region`'s primary; `l0` accumulates its statement
+    /// round trips.
+    private func attemptTransfer(
+        _ request: TransferRequest, legs: TransferLegs, region: Int, ts: Int64, l0: inout UInt64
+    ) async -> AttemptOutcome {
+        let counters = nodeCounters[region]
+        let client = clients[region]
+        let clock = self.clock
+        let logger = self.logger
+        let isolation = configuration.isolation
+        let overdraft = configuration.overdraft
+        let poolSize = max(1, configuration.pool.maxSize)
+        let requested = clock.nowNanos()
+        _ = counters.acquiring(poolSize: poolSize)
+        var statementNanos: UInt64 = 0
+        var statements = 0
+        let outcome: AttemptOutcome
+        do {
+            (outcome, statementNanos, statements) = try await client.withConnection {
+                connection -> (AttemptOutcome, UInt64, Int) in
+                counters.leased(waitNanos: clock.nanosSince(requested))
+                defer { counters.released() }
+                // The attempt runs on the connection's event loop (an actor on its executor): each
+                // statement's response resumes it on the thread that read it, with no hop to the
+                // cooperative pool and back per statement.
+                return await EventLoopBound(connection.eventLoop).run { _ in
+                    var nanos: UInt64 = 0
+                    var count = 0
+                    func timed<T>(_ body: () async throws -> T) async throws -> T {
+                        let begin = clock.nowNanos()
+                        defer {
+                            nanos &+= clock.nanosSince(begin)
+                            count += 1
+                        }
+                        return try await body()
+                    }
+                    var inTransaction = false
+                    do {
+                        switch isolation {
+                        case .readCommitted:
+                            _ = try await timed {
+                                try await connection.execute(PostgresStatements.BeginReadCommitted(), logger: logger)
+                            }
+                        case .repeatableRead:
+                            _ = try await timed {
+                                try await connection.execute(PostgresStatements.BeginRepeatableRead(), logger: logger)
+                            }
+                        case .serializable:
+                            _ = try await timed {
+                                try await connection.execute(PostgresStatements.BeginSerializable(), logger: logger)
+                            }
+                        }
+                        inTransaction = true
+                        let ids = legs.map { Int64(bitPattern: $0.account) }
+                        let rows = try await timed { () -> [(Int64, Int64)] in
+                            var rows: [(Int64, Int64)] = []
+                            for try await row in try await connection.execute(
+                                PostgresStatements.LockAccounts(ids: ids), logger: logger)
+                            {
+                                rows.append(row)
+                            }
+                            return rows
+                        }
+                        var verdict: AttemptOutcome?
+                        if rows.count != legs.count {
+                            verdict = .invalid
+                        } else if !overdraft {
+                            for (leg, row) in zip(legs, rows) where leg.isDebit && row.1 &+ leg.amount < 0 {
+                                verdict = .rejected
+                            }
+                        }
+                        if let verdict {
+                            _ = try await timed {
+                                try await connection.execute(PostgresStatements.Rollback(), logger: logger)
+                            }
+                            return (verdict, nanos, count)
+                        }
+                        for leg in legs {
+                            _ = try await timed {
+                                try await connection.execute(
+                                    PostgresStatements.UpdateBalance(
+                                        id: Int64(bitPattern: leg.account), amount: leg.amount),
+                                    logger: logger)
+                            }
+                        }
+                        let insert = Self.ledgerRow(request, ts: ts)
+                        let xmin = try await timed { () -> Int64 in
+                            var xmin: Int64 = 0
+                            for try await value in try await connection.execute(insert, logger: logger) { xmin = value }
+                            return xmin
+                        }
+                        inTransaction = false
+                        _ = try await timed {
+                            try await connection.execute(PostgresStatements.Commit(), logger: logger)
+                        }
+                        return (.committed(xmin: xmin), nanos, count)
+                    } catch {
+                        if inTransaction {
+                            _ = try? await timed {
+                                try await connection.execute(PostgresStatements.Rollback(), logger: logger)
+                            }
+                        }
+                        return (.failed(Self.sqlState(of: error)), nanos, count)
+                    }
+                }
+            }
+        } catch {
+            // The lease itself failed (no server, the pool shut down).
+            outcome = .failed(Self.sqlState(of: error))
+        }
+        counters.statements(statements, nanos: statementNanos)
+        l0 &+= statementNanos
+        return outcome
+    }
+
+    /// The ledger INSERT of a request: debit and credit of a two-leg transfer in `from_id` and
+    /// `to_id`; for other leg counts, the first debit and first credit there and every leg in
+    /// `legs` (the embedded ledger's encoding).
+    static func ledgerRow(_ request: TransferRequest, ts: Int64) -> PostgresStatements.InsertLedger {
+        let debit = request.legs.first(where: \.isDebit)?.account ?? 0
+        let credit = request.legs.first(where: { !$0.isDebit })?.account ?? 0
+        var legs: ByteBuffer?
+        if request.legs.count != 2 {
+            legs = ByteBuffer(bytes: Transfer.ledgerPayload(legs: request.legs, padding: 0))
+        }
+        return PostgresStatements.InsertLedger(
+            id: Int64(bitPattern: request.id), from: Int64(bitPattern: debit), to: Int64(bitPattern: credit),
+            amount: request.amount, ts: ts, legs: legs)
+    }
+
+    /// The SQLSTATE of an error from postgres-nio: the server's, 08006 (connection failure) for
+    /// a connection that failed or closed, 57014 for a cancelled wait, XX000 otherwise.
+    static func sqlState(of error: any Error) -> String {
+        if let error = error as? PSQLError {
+            if error.code == .server, let state = error.serverInfo?[.sqlState] { return state }
+            switch error.code {
+            case .connectionError, .serverClosedConnection, .clientClosedConnection, .uncleanShutdown:
+                return "08006"
+            case .queryCancelled: return "57014"
+            default: return TransactionError.Code.internalError.rawValue
+            }
+        }
+        if error is CancellationError { return TransactionError.Code.queryCanceled.rawValue }
+        return "08006"
+    }
+
+    // MARK: - Counters
+
+    public func counters() -> BackendCounters {
+        var nodes: [NodeID: [String: Double]] = [:]
+        for (node, counters) in zip(self.nodes, nodeCounters) { nodes[node] = counters.named() }
+        return BackendCounters(nodes: nodes)
+    }
+
+    public func gauges() -> [String: Double] {
+        let load = loadStatistics.withLock { $0 }
+        let highWater = nodeCounters.map { $0.values.leasedHighWater }.max() ?? 0
+        return [
+            "pool_size_max": Double(configuration.pool.maxSize),
+            "pool_high_water": Double(highWater),
+            "load_rows": Double(load.rows),
+            "load_seconds": Double(load.nanos) / 1e9,
+            "load_rows_per_second": load.nanos > 0 ? Double(load.rows) / (Double(load.nanos) / 1e9) : 0,
+            "l0_round_trip_floor_us": Double(load.floorNanos) / 1e3,
+        ]
+    }
+
+    // MARK: - Shutdown
+
+    /// Closes the pools (idempotent); the servers keep running.
+    func closePools() async {
+        let tasks = runTasks.withLock { tasks in
+            defer { tasks = [] }
+            return tasks
+        }
+        for task in tasks { task.cancel() }
+        for task in tasks { await task.value }
+    }
+
+    public func shutdown() async throws {
+        await closePools()
+    }
+}
+
+/// Runs a closure isolated to an actor whose executor is a NIO event loop, so the awaits inside
+/// it resume on that event loop's thread.
+actor EventLoopBound {
+    let eventLoop: any EventLoop
+
+    init(_ eventLoop: any EventLoop) {
+        self.eventLoop = eventLoop
+    }
+
+    nonisolated var unownedExecutor: UnownedSerialExecutor { eventLoop.executor.asUnownedSerialExecutor() }
+
+    func run<T: Sendable>(_ body: @Sendable (isolated EventLoopBound) async throws -> T) async rethrows -> T {
+        try await body(self)
+    }
+}
