@@ -142,11 +142,18 @@ struct DriverTests {
         }
     }
 
-    @Test("specs that need L2, faults or PostgreSQL are refused before anything runs, naming the key")
+    @Test("specs that need 2PC, faults or PostgreSQL, or lack accounts per region, are refused, naming the key")
     func unsupported() throws {
         let cases: [(String, (inout WorkloadSpec) -> Void)] = [
             ("backend", { $0.backend = .postgres }),
-            ("regions", { $0.regions = [.init(name: "a", replicas: 3)] }),
+            // Regions of replicas run now (L2 part 1); a region homing a single account cannot.
+            (
+                "accounts",
+                {
+                    $0.accounts = 3
+                    $0.regions = [.init(name: "a", replicas: 3), .init(name: "b", replicas: 3)]
+                }
+            ),
             ("mix", { $0.mix = .init(singleRegion: 1, crossRegion: 1, global: 0) }),
             ("optimisations.locality", { $0.optimisations.locality = [false, true] }),
         ]
