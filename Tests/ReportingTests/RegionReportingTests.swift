@@ -156,6 +156,32 @@ struct RegionReportingTests {
     }
 }
 
+@Suite("Metrics per region")
+struct RegionMetricsTests {
+    @Test("a run of several regions has a `region:<name>` scope per region for compare and gate")
+    func regionScopes() throws {
+        let run = RegionRun.make()
+        let metrics = RunMetrics(run)
+        #expect(metrics.scopes["baseline"] == ["all", "single_region"] + RegionRun.regions.map { "region:" + $0 })
+        var committed = 0.0
+        for region in RegionRun.regions {
+            let value = try #require(metrics.value(variant: "baseline", scope: "region:" + region, metric: "committed"))
+            #expect(value == Double(run.variants[0].result(forRegion: region)?.committed ?? -1))
+            committed += value
+        }
+        #expect(committed == metrics.value(variant: "baseline", metric: "committed"))
+        // Gating a region's p99 against itself passes; against a slower baseline it improved.
+        let gate = Gate(metrics: [try GateMetric("*/region:ap-south/p99_ms", threshold: GateThreshold(relative: 10))])
+        let report = gate.evaluate(run: run, baseline: run)
+        #expect(report.rows.count == 1)
+        #expect(report.rows.first?.verdict == .ok)
+        // A run of one region has no region scope (it would repeat `all`).
+        var single = run
+        single.variants[0].regions = [RegionResult(region: "local", classes: run.variants[0].classes)]
+        #expect(RunMetrics(single).scopes["baseline"] == ["all", "single_region"])
+    }
+}
+
 extension Array where Element: Hashable {
     /// The elements in order, each once.
     func uniqued() -> [Element] {
