@@ -5,7 +5,9 @@ import WorkloadSpec
 /// The named numbers of a run that `compare` and `gate` work on, keyed by variant, scope and
 /// metric name.
 ///
-/// Scope is a class (`single_region`, ...) or `all` (every class of the variant merged).
+/// Scope is a class (`single_region`, ...), `all` (every class of the variant merged) or, in a
+/// run of several regions, `region:<name>` (every class of the transfers issued from that
+/// region merged).
 /// Class metrics exist in every scope: `tps`, `committed`, `rejected`, `errors`, `retries`,
 /// `errors_per_1000`, `retries_per_1000`, `mean_ms`, `p50_ms`, `p90_ms`, `p99_ms`, `p999_ms`,
 /// `max_ms` (end-to-end latency of successes). Counter metrics exist in scope `all` only: every
@@ -22,11 +24,15 @@ public struct RunMetrics: Sendable {
     /// The scope name of a variant's merged classes.
     public static let allScope = "all"
 
+    /// The prefix of a region's scope, `region:us-east`.
+    public static let regionScopePrefix = "region:"
+
     /// Metrics per variant, then scope, then name.
     public private(set) var values: [String: [String: [String: Double]]] = [:]
     /// Counter metric names per variant, sorted.
     public private(set) var counterNames: [String: [String]] = [:]
-    /// Scopes per variant: `all` first, then the classes in class order.
+    /// Scopes per variant: `all` first, then the classes in class order, then the regions (when
+    /// there are several) in spec order.
     public private(set) var scopes: [String: [String]] = [:]
     /// Variant names in run order.
     public let variantNames: [String]
@@ -46,6 +52,15 @@ public struct RunMetrics: Sendable {
                 scopeNames.append(result.transferClass.rawValue)
                 byScope[result.transferClass.rawValue] = Self.classMetrics(
                     result, durationSeconds: variant.durationSeconds)
+            }
+            // One region is the whole variant: its scope would repeat `all`.
+            if variant.regions.count > 1 {
+                for region in variant.regions {
+                    guard let total = region.total else { continue }
+                    let scope = Self.regionScopePrefix + region.region
+                    scopeNames.append(scope)
+                    byScope[scope] = Self.classMetrics(total, durationSeconds: variant.durationSeconds)
+                }
             }
             var counters: [String] = []
             let committed = Double(variant.committed)

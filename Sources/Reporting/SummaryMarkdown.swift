@@ -47,6 +47,7 @@ public enum SummaryMarkdown {
         out.append("")
 
         out += headline(run)
+        out += regions(run)
         out += pgbenchSideBySide(run)
         out += errorsBySQLSTATE(run)
         out += layerBreakdown(run)
@@ -58,6 +59,7 @@ public enum SummaryMarkdown {
         out.append("")
         out += optimisations(run)
         out += counters(run)
+        out += replication(run)
         out += checks(run)
         out += scheduleLag(run)
         out.append("## Throughput over time")

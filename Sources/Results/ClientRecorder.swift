@@ -69,9 +69,15 @@ public final class ClientRecorder: Sendable {
 
     private let state: Mutex<State>
 
-    /// A recorder with nothing recorded.
-    public init() {
+    /// The home region (index into the spec's regions) of the client this recorder belongs to:
+    /// every transfer it records is one issued from that region.
+    public let region: Int
+
+    /// A recorder with nothing recorded, for a client homed in region `region`.
+    public init(region: Int = 0) {
+        precondition(region >= 0, "a region index is never negative")
         state = Mutex(State())
+        self.region = region
     }
 
     /// Records one finished transfer.
@@ -219,6 +225,18 @@ public final class ClientRecorder: Sendable {
     /// The results of several clients merged per class: histograms added, counts summed.
     public static func mergedResults(_ recorders: [ClientRecorder]) -> [ClassResult] {
         ClassResult.merged(recorders.flatMap { $0.results() })
+    }
+
+    /// The results of several clients merged per home region, one per name in `regions` (the
+    /// spec's regions in order, indexed by ``region``), each with its classes merged; a region
+    /// no recorder belongs to gets an empty result.
+    public static func mergedRegionResults(_ recorders: [ClientRecorder], regions: [String]) -> [RegionResult] {
+        var byRegion: [[ClassResult]] = Array(repeating: [], count: regions.count)
+        for recorder in recorders {
+            precondition(recorder.region < regions.count, "recorder of region \(recorder.region) of \(regions.count)")
+            byRegion[recorder.region] += recorder.results()
+        }
+        return zip(regions, byRegion).map { RegionResult(region: $0, classes: ClassResult.merged($1)) }
     }
 
     /// The merged schedule lag of several clients, or `nil` when none recorded any.

@@ -48,7 +48,7 @@ extension RunResult {
     /// Merges the results of one spec measured by several driver processes (`--shard i/n`)
     /// at the same time into one run.
     ///
-    /// - Histograms are added; counts, retries and errors summed.
+    /// - Histograms are added; counts, retries and errors summed, per class and per region.
     /// - The measured window is the longest of the shards', so the merged TPS (total committed
     ///   over that window) equals the sum of the shards' TPS when their windows are equal and
     ///   is slightly conservative otherwise.
@@ -136,8 +136,14 @@ extension RunResult {
         var merged = parts[0].variant
         merged.durationSeconds = parts.map(\.variant.durationSeconds).max() ?? merged.durationSeconds
         merged.classes = ClassResult.merged(parts.flatMap(\.variant.classes))
+        merged.regions = RegionResult.merged(parts.flatMap(\.variant.regions))
         merged.timeSeries = mergedTimeSeries(parts.map(\.variant.timeSeries))
         merged.counters = mergedCounters(parts.map(\.variant.counters))
+        var nodes: [String: [[String: Double]]] = [:]
+        for part in parts {
+            for (node, counters) in part.variant.nodeCounters { nodes[node, default: []].append(counters) }
+        }
+        merged.nodeCounters = nodes.mapValues(mergedCounters)
         var lag: Histogram<UInt64>?
         for part in parts {
             guard let other = part.variant.scheduleLag else { continue }

@@ -11,6 +11,10 @@ public struct VariantResult: Sendable, Equatable {
     public var durationSeconds: Double
     /// Per-class results, in class order.
     public var classes: [ClassResult]
+    /// Per-region results (by the home region of the client that issued each transfer), in the
+    /// spec's region order; they partition ``classes``. Empty in runs recorded before regions
+    /// were reported.
+    public var regions: [RegionResult]
     /// One point per second of the measured window.
     public var timeSeries: [TimeSeriesPoint]
     /// Engine counters over the measured window, free-form: `fsyncs`, `commits_per_fsync`,
@@ -19,6 +23,10 @@ public struct VariantResult: Sendable, Equatable {
     /// Names containing `_per_` or ending in `_ratio` are ratios; every other counter is a total
     /// (this decides how shards merge, see ``RunResult/merge(_:)``).
     public var counters: [String: Double]
+    /// Engine counters over the measured window per node (`us-east/node-0`), so per replica and,
+    /// summed, per region (Raft messages, entries, fsyncs, elections, ...). ``counters`` holds
+    /// their totals. Empty when the backend reports no per-node counters.
+    public var nodeCounters: [String: [String: Double]]
     /// How late open-loop sends started against their schedule, in microseconds (open loop only).
     public var scheduleLag: Histogram<UInt64>?
     /// The correctness checks run after the variant.
@@ -33,8 +41,10 @@ public struct VariantResult: Sendable, Equatable {
         parameters: [String: String] = [:],
         durationSeconds: Double,
         classes: [ClassResult],
+        regions: [RegionResult] = [],
         timeSeries: [TimeSeriesPoint] = [],
         counters: [String: Double] = [:],
+        nodeCounters: [String: [String: Double]] = [:],
         scheduleLag: Histogram<UInt64>? = nil,
         checks: [CheckResult] = []
     ) {
@@ -42,10 +52,17 @@ public struct VariantResult: Sendable, Equatable {
         self.parameters = parameters
         self.durationSeconds = durationSeconds
         self.classes = classes
+        self.regions = regions
         self.timeSeries = timeSeries
         self.counters = counters
+        self.nodeCounters = nodeCounters
         self.scheduleLag = scheduleLag
         self.checks = checks
+    }
+
+    /// The result of one region, if the variant reports it.
+    public func result(forRegion region: String) -> RegionResult? {
+        regions.first { $0.region == region }
     }
 
     /// The result of one class, if the variant ran any transfer of it.
@@ -82,18 +99,22 @@ public struct VariantResult: Sendable, Equatable {
 
 extension VariantResult: Codable {
     enum CodingKeys: String, CodingKey {
-        case name, parameters, durationSeconds, classes, timeSeries, counters, scheduleLag, checks, pgbench
+        case name, parameters, durationSeconds, classes, regions, timeSeries, counters, nodeCounters, scheduleLag
+        case checks, pgbench
     }
 
-    /// Decodes the `run.json` form.
+    /// Decodes the `run.json` form (`regions` and `nodeCounters` are optional: runs recorded
+    /// before them read as having none).
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         name = try container.decode(String.self, forKey: .name)
         parameters = try container.decode([String: String].self, forKey: .parameters)
         durationSeconds = try container.decode(Double.self, forKey: .durationSeconds)
         classes = try container.decode([ClassResult].self, forKey: .classes)
+        regions = try container.decodeIfPresent([RegionResult].self, forKey: .regions) ?? []
         timeSeries = try container.decode([TimeSeriesPoint].self, forKey: .timeSeries)
         counters = try container.decode([String: Double].self, forKey: .counters)
+        nodeCounters = try container.decodeIfPresent([String: [String: Double]].self, forKey: .nodeCounters) ?? [:]
         scheduleLag = try container.decodeHistogramIfPresent(forKey: .scheduleLag)
         checks = try container.decode([CheckResult].self, forKey: .checks)
         pgbench = try container.decodeIfPresent(PgbenchResult.self, forKey: .pgbench)
@@ -106,8 +127,10 @@ extension VariantResult: Codable {
         try container.encode(parameters, forKey: .parameters)
         try container.encode(durationSeconds, forKey: .durationSeconds)
         try container.encode(classes, forKey: .classes)
+        try container.encode(regions, forKey: .regions)
         try container.encode(timeSeries, forKey: .timeSeries)
         try container.encode(counters, forKey: .counters)
+        try container.encode(nodeCounters, forKey: .nodeCounters)
         if let scheduleLag {
             try container.encodeHistogram(scheduleLag, forKey: .scheduleLag)
         }

@@ -14,7 +14,7 @@ struct ResultsCSVTests {
         let lines = text.split(separator: "\n")
         #expect(
             lines.first
-                == "variant,class,layer,count,tps,mean_us,p50_us,p90_us,p99_us,p999_us,max_us,errors,retries"
+                == "variant,region,class,layer,count,tps,mean_us,p50_us,p90_us,p99_us,p999_us,max_us,errors,retries"
         )
         let classCount = run.variants.reduce(0) { $0 + $1.classes.count }
         #expect(lines.count == 1 + classCount * 4)
@@ -45,7 +45,7 @@ struct ResultsCSVTests {
     func malformed() {
         let header = ResultsCSV.columns.joined(separator: ",")
         #expect(throws: ReportError.invalidCSV(line: 2, reason: "unknown class 'nowhere'")) {
-            try ResultsCSV.parse(header + "\nv,nowhere,e2e,1,1,1,1,1,1,1,1,0,0\n")
+            try ResultsCSV.parse(header + "\nv,all,nowhere,e2e,1,1,1,1,1,1,1,1,0,0\n")
         }
         #expect(throws: ReportError.self) { try ResultsCSV.parse(header + "\nv,global,e2e,1\n") }
         #expect(throws: ReportError.self) { try ResultsCSV.parse("") }

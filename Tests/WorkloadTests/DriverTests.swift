@@ -142,7 +142,7 @@ struct DriverTests {
         }
     }
 
-    @Test("specs that need L2 or faults are refused before anything runs, naming the key")
+    @Test("specs that need 2PC or faults, or lack accounts per region, are refused before anything runs, naming the key")
     func unsupported() throws {
         let cases: [(String, (inout WorkloadSpec) -> Void)] = [
             // The postgres backend exists now (issue 11); its multi-region specs still need L2.
@@ -153,7 +153,14 @@ struct DriverTests {
                     $0.regions = [.init(name: "a"), .init(name: "b")]
                 }
             ),
-            ("regions", { $0.regions = [.init(name: "a", replicas: 3)] }),
+            // Regions of replicas run now (L2 part 1); a region homing a single account cannot.
+            (
+                "accounts",
+                {
+                    $0.accounts = 3
+                    $0.regions = [.init(name: "a", replicas: 3), .init(name: "b", replicas: 3)]
+                }
+            ),
             ("mix", { $0.mix = .init(singleRegion: 1, crossRegion: 1, global: 0) }),
             ("optimisations.locality", { $0.optimisations.locality = [false, true] }),
         ]

@@ -8,14 +8,14 @@ public struct AuditExpectation: Sendable {
     public var initialBalance: Int64
     /// Whether balances may go negative.
     public var overdraft: Bool
-    /// Every acknowledged transfer: request id -> the xid that committed it.
-    public var acknowledged: [UInt64: TransactionID]
+    /// Every acknowledged transfer: (request id, the xid that committed it) pairs, ids unique.
+    public var acknowledged: AcknowledgedTransfers
     /// The crash to simulate before recovery.
     public var crash: AuditCrash
 
     /// Creates an expectation.
     public init(
-        accounts: Int, initialBalance: Int64, overdraft: Bool, acknowledged: [UInt64: TransactionID],
+        accounts: Int, initialBalance: Int64, overdraft: Bool, acknowledged: AcknowledgedTransfers,
         crash: AuditCrash = .powerFailure
     ) {
         self.accounts = accounts
@@ -23,6 +23,16 @@ public struct AuditExpectation: Sendable {
         self.overdraft = overdraft
         self.acknowledged = acknowledged
         self.crash = crash
+    }
+
+    /// Creates an expectation from a dictionary of request id -> committing xid.
+    public init(
+        accounts: Int, initialBalance: Int64, overdraft: Bool, acknowledged: [UInt64: TransactionID],
+        crash: AuditCrash = .powerFailure
+    ) {
+        self.init(
+            accounts: accounts, initialBalance: initialBalance, overdraft: overdraft,
+            acknowledged: AcknowledgedTransfers(acknowledged), crash: crash)
     }
 }
 

@@ -3,8 +3,9 @@
 /// Names select metrics of ``RunMetrics``: `<variant>/<class>/<metric>`, `<variant>/<metric>`
 /// (the variant's classes merged), or `<metric>` alone (every variant, classes merged). A `*`
 /// in the variant or class position matches every variant or class, so `*/cross_region/p99_ms`
-/// gates the cross-region p99 of every variant. When several names select the same metric, the
-/// most specific one applies.
+/// gates the cross-region p99 of every variant. A region of a run of several regions is a scope
+/// too: `*/region:us-east/p99_ms`. When several names select the same metric, the most specific
+/// one applies.
 public struct GateMetric: Sendable, Equatable, Codable {
     /// The name as written, for example `batch-on/all/fsyncs_per_transfer`.
     public var name: String

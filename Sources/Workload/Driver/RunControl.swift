@@ -81,13 +81,14 @@ final class RunControl: Sendable {
     }
 }
 
-/// Acknowledged transfers of one client (request id -> committing xid), merged at the end.
+/// Acknowledged transfers of one open-loop slot ((request id, committing xid) pairs, flat),
+/// merged once at the end.
 final class AckLog: Sendable {
-    private let entries = Mutex<[UInt64: UInt64]>([:])
+    private let entries = Mutex(AcknowledgedTransfers())
 
     func add(_ id: UInt64, _ xid: UInt64) {
-        entries.withLock { $0[id] = xid }
+        entries.withLock { $0.append(id: id, xid: xid) }
     }
 
-    var all: [UInt64: UInt64] { entries.withLock { $0 } }
+    var all: AcknowledgedTransfers { entries.withLock { $0 } }
 }

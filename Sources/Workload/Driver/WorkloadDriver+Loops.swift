@@ -8,16 +8,23 @@ import WorkloadSpec
 
 /// The two ways of offering load.
 extension WorkloadDriver {
+    /// The home region (index) of closed-loop client `client`: client `i` lives in region
+    /// `i mod R` (DESIGN.md, "Topology"), so every region gets clients when there are at least
+    /// as many clients as regions.
+    func homeRegion(ofClient client: Int) -> Int {
+        client % spec.regions.count
+    }
+
     /// Closed loop: each client sends its next transfer when the previous one completes (plus
-    /// think time). This shard runs clients `i` with `i % shards == shard`.
+    /// think time). This shard runs clients `i` with `i % shards == shard`; each client issues
+    /// its transfers from its home region (``homeRegion(ofClient:)``).
     func runClosedLoop(
-        clients: Int, backend: any Backend, control: RunControl, sampler: Sampler
-    ) async -> ([ClientRecorder], [UInt64: UInt64]) {
+        clients: Int, chooser: RegionKeyChooser, backend: any Backend, control: RunControl, sampler: Sampler
+    ) async -> ([ClientRecorder], AcknowledgedTransfers) {
         let mine = (0..<clients).filter { $0 % options.shard.count == options.shard.index }
-        let recorders = mine.map { _ in ClientRecorder() }
+        let recorders = mine.map { ClientRecorder(region: homeRegion(ofClient: $0)) }
         sampler.register(recorders)
-        let chooser = KeyChooser(distribution: spec.distribution, count: spec.accounts)
-        let acks = await withTaskGroup(of: [UInt64: UInt64].self) { group in
+        let acks = await withTaskGroup(of: AcknowledgedTransfers.self) { group in
             for (slot, client) in mine.enumerated() {
                 let recorder = recorders[slot]
                 group.addTask {
@@ -25,18 +32,19 @@ extension WorkloadDriver {
                         client: client, recorder: recorder, chooser: chooser, backend: backend, control: control)
                 }
             }
-            var all: [UInt64: UInt64] = [:]
-            for await acks in group { all.merge(acks) { first, _ in first } }
-            return all
+            var parts: [AcknowledgedTransfers] = []
+            for await acks in group { parts.append(acks) }
+            return AcknowledgedTransfers(merging: parts)
         }
         return (recorders, acks)
     }
 
     private func clientLoop(
-        client: Int, recorder: ClientRecorder, chooser: KeyChooser, backend: any Backend, control: RunControl
-    ) async -> [UInt64: UInt64] {
+        client: Int, recorder: ClientRecorder, chooser: RegionKeyChooser, backend: any Backend, control: RunControl
+    ) async -> AcknowledgedTransfers {
         var random = SplitMix64(seed: spec.seed ^ (UInt64(client + 1) &* 0xD1B5_4A32_D192_ED03))
-        var acks: [UInt64: UInt64] = [:]
+        let region = recorder.region
+        var acks = AcknowledgedTransfers()
         var sequence: UInt64 = 0
         let think = spec.thinkTime.nanoseconds
         let clock = control.clock
@@ -44,11 +52,12 @@ extension WorkloadDriver {
             let began = clock.nowNanos()
             if control.shouldStop(now: began) { break }
             sequence += 1
-            let request = makeRequest(id: (UInt64(client) << 40) | sequence, chooser: chooser, random: &random)
+            let request = makeRequest(
+                id: (UInt64(client) << 40) | sequence, region: region, chooser: chooser, random: &random)
             let result = await backend.transfer(request)
             let measured = clock.nanosSince(began)
             control.completed.add(1, ordering: .relaxed)
-            if case .committed = result.outcome { acks[request.id] = result.xid }
+            if case .committed = result.outcome { acks.append(id: request.id, xid: result.xid) }
             if began >= control.measureStart && !control.stopped.load(ordering: .relaxed) {
                 record(result, measured: measured, lag: 0, into: recorder, expectedInterval: 0)
                 control.countMeasured(failed: result.isFailure)
@@ -67,15 +76,20 @@ extension WorkloadDriver {
     /// Open loop: transfers start on a Poisson schedule at `rate` per second whatever the
     /// latency, at most `maxInFlight` at once. Latency runs from the intended start, so a stall
     /// is charged to every transfer it delayed (no coordinated omission); the lag between
-    /// intended and actual start is recorded, and counted in L1 (client-side queueing).
+    /// intended and actual start is recorded, and counted in L1 (client-side queueing). Sends
+    /// are assigned to regions round-robin (send `s` from region `s mod R`), each region with
+    /// ``openLoopSlotsPerRegion`` recorders.
     func runOpenLoop(
-        rate: Double, maxInFlight: Int, backend: any Backend, control: RunControl, sampler: Sampler
-    ) async -> ([ClientRecorder], [UInt64: UInt64]) {
-        let slots = 8
-        let recorders = (0..<slots).map { _ in ClientRecorder() }
+        rate: Double, maxInFlight: Int, chooser: RegionKeyChooser, backend: any Backend, control: RunControl,
+        sampler: Sampler
+    ) async -> ([ClientRecorder], AcknowledgedTransfers) {
+        let regions = spec.regions.count
+        let perRegion = Self.openLoopSlotsPerRegion
+        let slots = regions * perRegion
+        // Slot `region * perRegion + k` records sends of `region`.
+        let recorders = (0..<slots).map { ClientRecorder(region: $0 / perRegion) }
         let logs = (0..<slots).map { _ in AckLog() }
         sampler.register(recorders)
-        let chooser = KeyChooser(distribution: spec.distribution, count: spec.accounts)
         // Clamped so that no conversion to UInt64 can trap, whatever the rate (the spec refuses a
         // rate that offers less than one transfer in the run).
         let meanInterval = min(1e9 / max(rate, 1e-9), Self.maximumIntervalNanos)
@@ -98,8 +112,9 @@ extension WorkloadDriver {
                 if intended > now, !(await control.sleep(until: intended)) { break }
                 sequence += 1
                 let id = (UInt64(options.shard.index) << 56) | (1 << 55) | sequence
-                let request = makeRequest(id: id, chooser: chooser, random: &random)
-                let slot = Int(sequence % UInt64(slots))
+                let region = Int(sequence % UInt64(regions))
+                let request = makeRequest(id: id, region: region, chooser: chooser, random: &random)
+                let slot = region * perRegion + Int((sequence / UInt64(regions)) % UInt64(perRegion))
                 let scheduled = intended
                 inFlight += 1
                 group.addTask {
@@ -120,20 +135,25 @@ extension WorkloadDriver {
             }
             await group.waitForAll()
         }
-        var acks: [UInt64: UInt64] = [:]
-        for log in logs { acks.merge(log.all) { first, _ in first } }
-        return (recorders, acks)
+        return (recorders, AcknowledgedTransfers(merging: logs.map(\.all)))
     }
+
+    /// Recorders (and acknowledgement logs) per region of an open-loop run: spreads the
+    /// recording lock over several tasks.
+    static let openLoopSlotsPerRegion = 8
 
     /// The longest gap an open loop draws between two intended starts (an hour): keeps the
     /// arithmetic in range for any rate.
     static let maximumIntervalNanos = 3600e9
 
-    private func makeRequest(id: UInt64, chooser: KeyChooser, random: inout SplitMix64) -> TransferRequest {
-        let (from, to) = chooser.pair(&random)
+    /// A single-region transfer issued from `region`: both accounts homed there.
+    func makeRequest(id: UInt64, region: Int, chooser: RegionKeyChooser, random: inout SplitMix64)
+        -> TransferRequest
+    {
+        let (from, to) = chooser.pair(region: region, &random)
         let span = UInt64(spec.amount.max - spec.amount.min + 1)
         let amount = spec.amount.min + Int64(random.next() % span)
-        return TransferRequest(id: id, from: from, to: to, amount: amount)
+        return TransferRequest(id: id, from: from, to: to, amount: amount, clientRegion: region)
     }
 
     /// Records in microseconds, keeping `l2 + l1 + l0 == e2e` exact after rounding. The
