@@ -1,12 +1,13 @@
 import Foundation
-#if canImport(Glibc)
-    import Glibc
-#endif
 import NIOCore
 import NIOPosix
 import Testing
 
 @testable import WANProxy
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// A real proxy on loopback in front of an echo server; clients on NIO's shared group. No assertion
 /// depends on how fast anything runs: the only timing check is a lower bound (a round trip through a

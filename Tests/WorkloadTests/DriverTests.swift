@@ -142,7 +142,7 @@ struct DriverTests {
         }
     }
 
-    @Test("specs that need 2PC or faults, or lack accounts per region, are refused before anything runs, naming the key")
+    @Test("specs that need 2PC or faults, or lack accounts per region, are refused, naming the key")
     func unsupported() throws {
         let cases: [(String, (inout WorkloadSpec) -> Void)] = [
             // The postgres backend exists now (issue 11); its multi-region specs still need L2.
