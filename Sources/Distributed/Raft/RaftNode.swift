@@ -396,11 +396,19 @@ package actor RaftNode {
             }
             // 1. A leader's appends go out now: its fsync runs in parallel with its followers'.
             for message in ready.messages where message.maySendBeforePersisting { send(message) }
-            // 2. One write and (when the ready asks) one fsync, off the cooperative pool.
-            let written = await onLogQueue { [store] () throws(RaftLogStoreError) in _ = try store.append(ready) }
+            // 2. One write and (when the ready asks) one fsync, off the cooperative pool, started now.
+            let write = startOnLogQueue { [store] () throws(RaftLogStoreError) in _ = try store.append(ready) }
+            // 3. Committed entries are durable on a quorum already: they are applied while this
+            //    replica's write runs (etcd applies in parallel with persisting), so a commit does not
+            //    wait for the next batch's fsync. A snapshot in the ready is restored first, after its write.
+            let applyWhileWriting = ready.snapshot == nil
+            if applyWhileWriting {
+                for entry in ready.committedEntries { apply(entry) }
+            }
+            let written = await write.value
             guard failure == nil else { return }
             if case .failure(let error) = written {
-                fail(.logFailed(error))
+                fail(error)
                 return
             }
             let persistedAt = clock.nowNanos()
@@ -408,11 +416,13 @@ package actor RaftNode {
                 pending[entry.index]?.persistedAt = persistedAt
             }
             if options.replication == .async { acknowledgePersisted(ready.entries) }
-            // 3. Votes and acknowledgements promise durability: only now.
+            // 4. Votes and acknowledgements promise durability: only now.
             for message in ready.messages where !message.maySendBeforePersisting { send(message) }
-            // 4. The state machine.
-            if let snapshot = ready.snapshot { restore(snapshot) }
-            for entry in ready.committedEntries { apply(entry) }
+            // 5. A snapshot, and the entries after it.
+            if !applyWhileWriting {
+                if let snapshot = ready.snapshot { restore(snapshot) }
+                for entry in ready.committedEntries { apply(entry) }
+            }
             raft.advance(ready)
             publish()
         }
@@ -433,6 +443,22 @@ package actor RaftNode {
         } else {
             promise.resolve(.success(snapshot))
         }
+    }
+
+    /// Starts blocking log I/O on the node's queue; its outcome (a log failure as `logFailed`) is awaited later.
+    private func startOnLogQueue(
+        _ body: @escaping @Sendable () throws(RaftLogStoreError) -> Void
+    ) -> RaftPromise<Void> {
+        let promise = RaftPromise<Void>()
+        io.async {
+            do throws(RaftLogStoreError) {
+                try body()
+                promise.resolve(.success(()))
+            } catch {
+                promise.resolve(.failure(.logFailed(error)))
+            }
+        }
+        return promise
     }
 
     /// Runs blocking log I/O on the node's queue and waits for it without holding a pool thread.

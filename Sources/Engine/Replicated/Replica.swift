@@ -41,7 +41,9 @@ final class ReplicaLog: CommitReplication {
         // The commit waits for the leader's own write and for a quorum, in parallel: the time up
         // to the leader's write is its log append and fsync (L0), the rest waiting for followers
         // (L2). Under async replication there is no rest.
-        let log = receipt.persistedAtNanos.map { $0 > start ? min($0 - start, total) : 0 } ?? total
+        // A quorum of followers can commit the entry before the leader's own write ends: then the
+        // leader's leg was not the slowest, and the whole wait is replication.
+        let log = receipt.persistedAtNanos.map { $0 > start ? min($0 - start, total) : 0 } ?? 0
         return ReplicationReceipt(logNanos: log, replicationNanos: total - log)
     }
 }
