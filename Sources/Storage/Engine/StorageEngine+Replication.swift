@@ -109,7 +109,8 @@ extension StorageEngine {
                     StorageEngine.applyWrite(xid: xid, key: key, row: row, lsn: 0, state: &s)
                     continue
                 }
-                s.heap[key] = VersionChain(versions: [TupleVersion(xmin: xid, xmax: 0, row: row)], lsn: 0)
+                // Committed by the log already: frozen at once, as a bulk load's rows (COPY FREEZE).
+                s.heap[key] = VersionChain(versions: [TupleVersion(xmin: xid, xmax: 0, row: row, frozen: true)], lsn: 0)
                 fresh += 1
             }
             s.statistics.versionsWritten += UInt64(fresh)
