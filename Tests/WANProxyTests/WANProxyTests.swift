@@ -151,11 +151,25 @@ struct WANProxyTests {
 
     @Test("an upstream that refuses connections closes the client's connection, and the failure is counted")
     func refusedUpstream() async throws {
-        // A port that was just free: bind, note it, close.
-        let probe = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .bind(host: "127.0.0.1", port: 0).get()
-        let refusingPort = try #require(probe.localAddress?.port)
-        try await probe.close()
+        // A port bound but not listening refuses connections, and nobody else (another test's
+        // server) can take it while the socket holds it: a port closed again could be reused.
+        let holder = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        try #require(holder >= 0)
+        defer { close(holder) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(holder, $0, length) }
+        }
+        try #require(bound == 0)
+        let named = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(holder, $0, &length) }
+        }
+        try #require(named == 0)
+        let refusingPort = Int(UInt16(bigEndian: address.sin_port))
 
         let proxy = try await WANProxy.start(.init(upstreamPort: refusingPort))
         #expect(proxy.port != refusingPort)  // the proxy never listens on its own upstream port

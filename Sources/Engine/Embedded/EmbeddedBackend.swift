@@ -108,37 +108,13 @@ public final class EmbeddedBackend: Backend {
             directory: nodeDirectory,
             options: StorageOptions(durability: configuration.durability, paceCheckpointsByImage: true))
         defer { try? recovered.close() }
-        let rows = recovered.committedRows()
-        var balances = [Int64](repeating: expectation.initialBalance, count: expectation.accounts)
         var report = AuditReport(
             expectedTotal: expectation.initialBalance &* Int64(expectation.accounts),
             acknowledged: expectation.acknowledged.count, stateHashes: [node: recovered.stateHash()],
             recoveries: [node: NodeRecovery(recovered.recovery)])
-        var ledger: [UInt64: TransactionID] = [:]
-        var actual: [AccountID: Int64] = [:]
-        for entry in rows {
-            if entry.key >= Transfer.ledgerBase {
-                ledger[entry.key & ~Transfer.ledgerBase] = entry.xmin
-                Transfer.forEachLeg(inLedger: entry.row.payload, amount: entry.row.balance) { account, amount in
-                    if account < balances.count { balances[Int(account)] &+= amount }
-                }
-            } else {
-                actual[entry.key] = entry.row.balance
-                report.accountsFound += 1
-                report.actualTotal &+= entry.row.balance
-                if entry.row.balance < 0 { report.negativeAccounts += 1 }
-            }
-        }
-        for (index, expected) in balances.enumerated() where actual[AccountID(index)] != expected {
-            report.balanceMismatches += 1
-        }
-        for (id, xid) in expectation.acknowledged {
-            guard let found = ledger[id] else {
-                report.lost += 1
-                continue
-            }
-            if found != xid { report.xidMismatches += 1 }
-        }
+        var ledger = LedgerAudit(expectation)
+        for entry in recovered.committedRows() { ledger.add(entry, to: &report) }
+        ledger.finish(expectation, into: &report)
         return report
     }
 

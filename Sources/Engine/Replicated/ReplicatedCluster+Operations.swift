@@ -135,9 +135,7 @@ extension ReplicatedCluster {
         var report = AuditReport(
             expectedTotal: expectation.initialBalance &* Int64(expectation.accounts),
             acknowledged: expectation.acknowledged.count)
-        var balances = [Int64](repeating: expectation.initialBalance, count: expectation.accounts)
-        var ledger: [UInt64: TransactionID] = [:]
-        var actual: [AccountID: Int64] = [:]
+        var ledger = LedgerAudit(expectation)
         var replicaLedgers: [NodeID: [UInt64: TransactionID]] = [:]
         var ledgerRegion: [UInt64: String] = [:]
         for region in regions {
@@ -159,29 +157,11 @@ extension ReplicatedCluster {
                 replicaLedgers[replica.id] = own
             }
             for entry in leader.storage.committedRows() {
-                if entry.key >= Transfer.ledgerBase {
-                    ledger[entry.key & ~Transfer.ledgerBase] = entry.xmin
-                    ledgerRegion[entry.key & ~Transfer.ledgerBase] = region.name
-                    Transfer.forEachLeg(inLedger: entry.row.payload, amount: entry.row.balance) { account, amount in
-                        if account < balances.count { balances[Int(account)] &+= amount }
-                    }
-                } else {
-                    actual[entry.key] = entry.row.balance
-                    report.accountsFound += 1
-                    report.actualTotal &+= entry.row.balance
-                    if entry.row.balance < 0 { report.negativeAccounts += 1 }
-                }
+                if let id = ledger.add(entry, to: &report) { ledgerRegion[id] = region.name }
             }
         }
-        for (index, expected) in balances.enumerated() where actual[AccountID(index)] != expected {
-            report.balanceMismatches += 1
-        }
-        for (id, xid) in expectation.acknowledged {
-            guard let found = ledger[id] else {
-                report.lost += 1
-                continue
-            }
-            if found != xid { report.xidMismatches += 1 }
+        ledger.finish(expectation, into: &report)
+        for (id, xid) in expectation.acknowledged where ledger.ledger[id] != nil {
             for (node, own) in replicaLedgers where node.region == ledgerRegion[id] && own[id] != xid {
                 report.replicaXidMismatches += 1
             }
