@@ -37,15 +37,26 @@ struct GroupCommitTests {
         try await withTemporaryDirectory { directory in
             let engine = try StorageEngine(directory: directory)
             try await engine.commitWrites(initialRows())
-            let before = engine.statistics().wal
-            let results = await concurrentTransfers(engine)
-            let after = engine.statistics().wal
-            for (index, result) in results {
-                if case .failure(let error) = result { Issue.record("committer \(index) failed: \(error)") }
-            }
-            #expect(results.count == Self.committers)
-            #expect(after.commitsFlushed - before.commitsFlushed == UInt64(Self.committers))
-            #expect(after.fsyncs - before.fsyncs < UInt64(Self.committers), "no commits shared an fsync")
+            // Whether 32 tasks overlap is up to the scheduler: on a machine loaded by the rest of
+            // the suite one round can run them one after another. Broken group commit shares in no
+            // round; a working one shares in almost every round, so up to 5 rounds are run (each
+            // writes the same values, so the durable state checked below is the same).
+            var shared = false
+            var rounds = 0
+            var after = engine.statistics().wal
+            repeat {
+                rounds += 1
+                let before = engine.statistics().wal
+                let results = await concurrentTransfers(engine)
+                after = engine.statistics().wal
+                for (index, result) in results {
+                    if case .failure(let error) = result { Issue.record("committer \(index) failed: \(error)") }
+                }
+                #expect(results.count == Self.committers)
+                #expect(after.commitsFlushed - before.commitsFlushed == UInt64(Self.committers))
+                shared = after.fsyncs - before.fsyncs < UInt64(Self.committers)
+            } while !shared && rounds < 5
+            #expect(shared, "no commits shared an fsync in \(rounds) rounds")
             #expect(after.maxCommitsPerFlush > 1)
 
             engine.crash(losingUnsyncedWrites: true)
