@@ -5,10 +5,6 @@ import Testing
 
 @testable import WANProxy
 
-#if canImport(Glibc)
-    import Glibc
-#endif
-
 /// A real proxy on loopback in front of an echo server; clients on NIO's shared group. No assertion
 /// depends on how fast anything runs: the only timing check is a lower bound (a round trip through a
 /// delaying proxy cannot be shorter than the delays it adds).
@@ -156,20 +152,17 @@ struct WANProxyTests {
         let holder = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         try #require(holder >= 0)
         defer { close(holder) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(holder, $0, length) }
+        var address = LoopbackAddress.bytes(port: 0)
+        var length = socklen_t(address.count)
+        let bound = address.withUnsafeBytes { raw in
+            bind(holder, raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), length)
         }
         try #require(bound == 0)
-        let named = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(holder, $0, &length) }
+        let named = address.withUnsafeMutableBytes { raw in
+            getsockname(holder, raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), &length)
         }
         try #require(named == 0)
-        let refusingPort = Int(UInt16(bigEndian: address.sin_port))
+        let refusingPort = LoopbackAddress.port(of: address)
 
         let proxy = try await WANProxy.start(.init(upstreamPort: refusingPort))
         #expect(proxy.port != refusingPort)  // the proxy never listens on its own upstream port
@@ -384,14 +377,9 @@ final class BlockingSocket {
         guard fd >= 0 else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
         var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
+        let address = LoopbackAddress.bytes(port: port)
+        let connected = address.withUnsafeBytes { raw in
+            connect(fd, raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), socklen_t(address.count))
         }
         guard connected == 0 else {
             close(fd)
@@ -426,4 +414,24 @@ final class BlockingSocket {
             received += buffer[0..<n]
         }
     }
+}
+
+/// A `sockaddr_in` for 127.0.0.1 built byte by byte (family in host order, then the port and the
+/// address in network order), so the tests use no C struct's members: which module re-exports
+/// `sockaddr_in` differs between builds of this package's dependency graph.
+enum LoopbackAddress {
+    static func bytes(port: Int) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: 16)
+        withUnsafeBytes(of: UInt16(AF_INET)) { family in
+            bytes[0] = family[0]
+            bytes[1] = family[1]
+        }
+        bytes[2] = UInt8(truncatingIfNeeded: port >> 8)
+        bytes[3] = UInt8(truncatingIfNeeded: port)
+        bytes[4] = 127
+        bytes[7] = 1
+        return bytes
+    }
+
+    static func port(of bytes: [UInt8]) -> Int { Int(bytes[2]) << 8 | Int(bytes[3]) }
 }
