@@ -14,6 +14,16 @@ struct ReplicaStateMachineTests {
             options: StorageOptions(durability: .none, checkpointWALBytes: 0, writeAheadLog: false))
     }
 
+    /// A replica's storage and state machine that applied entry 1: accounts 0..<4 loaded with 50.
+    static func loadedReplica(_ directory: String) throws -> (StorageEngine, ReplicaStateMachine) {
+        let storage = try replicaStorage(directory)
+        let machine = ReplicaStateMachine(storage: storage)
+        machine.apply(
+            RaftEntry(
+                term: 1, index: 1, data: ReplicaCommand.load(xid: 10, keys: 0..<4, row: Row(balance: 50)).encoded()))
+        return (storage, machine)
+    }
+
     @Test("commands and snapshots decode to what was encoded; a truncated one does not decode")
     func roundTrip() async {
         await propertyCheck(input: Gen.int(in: 0...6), Gen.int(in: 0...40)) { count, payload in
@@ -38,12 +48,7 @@ struct ReplicaStateMachineTests {
     @Test("a leader's own entry commits its running transaction; another's is installed under its id")
     func localAndRemoteEntries() async throws {
         try await withDataDirectory { directory in
-            let storage = try Self.replicaStorage(directory)
-            let machine = ReplicaStateMachine(storage: storage)
-            machine.apply(
-                RaftEntry(
-                    term: 1, index: 1, data: ReplicaCommand.load(xid: 10, keys: 0..<4, row: Row(balance: 50)).encoded())
-            )
+            let (storage, machine) = try Self.loadedReplica(directory)
             let xid = try storage.begin()
             try storage.write(0, Row(balance: 40), for: xid, snapshot: nil)
             let writes = try storage.writeSet(of: xid)
@@ -68,12 +73,7 @@ struct ReplicaStateMachineTests {
     @Test("a commit made ahead of the log (async) that another leader's entry replaces is lost and counted")
     func asyncLossDiverges() async throws {
         try await withDataDirectory { directory in
-            let storage = try Self.replicaStorage(directory)
-            let machine = ReplicaStateMachine(storage: storage)
-            machine.apply(
-                RaftEntry(
-                    term: 1, index: 1, data: ReplicaCommand.load(xid: 10, keys: 0..<4, row: Row(balance: 50)).encoded())
-            )
+            let (storage, machine) = try Self.loadedReplica(directory)
             let xid = try storage.begin()
             try storage.write(2, Row(balance: 1), for: xid, snapshot: nil)
             machine.willPropose(xid)
@@ -97,12 +97,7 @@ struct ReplicaStateMachineTests {
     @Test("an entry that applied before the leader's own ack makes the later commit-ahead a no-op")
     func applyBeforeAck() async throws {
         try await withDataDirectory { directory in
-            let storage = try Self.replicaStorage(directory)
-            let machine = ReplicaStateMachine(storage: storage)
-            machine.apply(
-                RaftEntry(
-                    term: 1, index: 1, data: ReplicaCommand.load(xid: 10, keys: 0..<4, row: Row(balance: 50)).encoded())
-            )
+            let (storage, machine) = try Self.loadedReplica(directory)
             let xid = try storage.begin()
             try storage.write(2, Row(balance: 1), for: xid, snapshot: nil)
             machine.willPropose(xid)
