@@ -37,6 +37,9 @@ public struct TransferResult: Sendable, Hashable {
     public var l0Nanos: UInt64
     /// The transaction id that committed it (0 if none): L2 timestamp = L1 id = L0 xmin.
     public var xid: TransactionID
+    /// The L2 time by span (timestamp, gateway, network, replication, decision, push, redirect);
+    /// zero for a result built from per-layer times only.
+    public var l2Breakdown = L2Breakdown()
 
     /// Creates a result from a transfer's trace: its execution span is closed against
     /// `endToEnd`, and the layers are the trace's per-layer sums.
@@ -46,6 +49,7 @@ public struct TransferResult: Sendable, Hashable {
         self.init(
             outcome, retried: retried, endToEndNanos: endToEnd, l2Nanos: closed.nanos(of: .l2),
             l1Nanos: closed.nanos(of: .l1), l0Nanos: closed.nanos(of: .l0), xid: xid)
+        l2Breakdown = L2Breakdown(closed)
     }
 
     /// Creates a result from per-layer times measured elsewhere (a PostgreSQL client, an L2

@@ -12,7 +12,8 @@ public enum Layer: String, Sendable, Hashable, CaseIterable, Codable {
 public enum SpanKind: Int, Sendable, Hashable, CaseIterable, Codable {
     /// L2: acquiring the transaction's timestamp (HLC or TSO).
     case timestamp
-    /// L2: two-phase commit prepare and commit rounds, replication waits.
+    /// L2: network hops between a transaction's coordinator and its participants' leaders (the
+    /// two-phase commit rounds' messages, on the slowest participant's leg).
     case coordination
     /// L1: waiting for a session from the pool.
     case poolWait
@@ -37,11 +38,19 @@ public enum SpanKind: Int, Sendable, Hashable, CaseIterable, Codable {
     /// L2: finding the region's leader (a transfer that reached a follower or a deposed leader,
     /// or waited for an election).
     case redirect
+    /// L2: the client's gateway forwarding the transfer to the global coordinator in the home
+    /// region and the reply coming back (locality off).
+    case gatewayHop
+    /// L2: making the coordinator's decision durable (the transaction record through the
+    /// coordinator region's Raft log).
+    case decision
+    /// L2: pushing the commit timestamp above what a participant had already issued.
+    case timestampPush
 
     /// The layer the span is attributed to.
     public var layer: Layer {
         switch self {
-        case .timestamp, .coordination, .replication, .redirect: .l2
+        case .timestamp, .coordination, .replication, .redirect, .gatewayHop, .decision, .timestampPush: .l2
         case .poolWait, .begin, .retryBackoff, .batchWait, .execution: .l1
         case .lockWait, .storageAccess, .walFlush: .l0
         }
