@@ -53,8 +53,23 @@ public struct EngineConfiguration: Sendable {
         }
     }
 
+    /// Where transactions get their timestamps (DESIGN.md, "Timestamps").
+    public enum Timestamps: String, Sendable, Hashable, CaseIterable {
+        /// Each coordinator's (and leader's) hybrid logical clock.
+        case hlc
+        /// The timestamp oracle in the home region (the first region).
+        case tso
+    }
+
     /// The regions.
     public var regions: [Region]
+    /// The locality optimisation (DESIGN.md, "Optimisations"): on, single-region transfers commit
+    /// in one phase at their home leader and multi-region ones are coordinated from the client's
+    /// region; off, every transfer goes through the global coordinator in the home region, with
+    /// two-phase commit even within one region.
+    public var locality: Bool = true
+    /// The timestamp source.
+    public var timestamps: Timestamps = .hlc
     /// The network between nodes (used when a region has more than one replica, or there is more
     /// than one region).
     public var network: Network
