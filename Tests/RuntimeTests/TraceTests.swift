@@ -107,7 +107,7 @@ struct TraceTests {
     func layerOfKind(kind: SpanKind) {
         let expected: Layer =
             switch kind {
-            case .timestamp, .coordination, .replication, .redirect: .l2
+            case .timestamp, .coordination, .replication, .redirect, .gatewayHop, .decision, .timestampPush: .l2
             case .poolWait, .begin, .retryBackoff, .batchWait, .execution: .l1
             case .lockWait, .storageAccess, .walFlush: .l0
             }
