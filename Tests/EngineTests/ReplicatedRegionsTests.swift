@@ -29,8 +29,10 @@ struct ReplicatedRegionsTests {
                 #expect(result.l2Nanos + result.l1Nanos + result.l0Nanos == result.endToEndNanos)
                 acknowledged[id] = result.xid
             }
+            // A transfer across the two regions commits by two-phase commit (L2 part 2).
             let cross = await backend.transfer(TransferRequest(id: 99, from: 1, to: 15, amount: 1))
-            #expect(cross.outcome == .failed(sqlState: "0A000"), "2PC across regions is L2 part 2")
+            #expect(cross.outcome == .committed)
+            acknowledged[99] = cross.xid
             let counters = backend.counters()
             #expect(counters.nodes.count == 6)
             #expect((counters.regions["east"]?["raft_entries_applied"] ?? 0) >= 3 * 20)

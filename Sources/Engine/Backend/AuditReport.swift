@@ -34,6 +34,14 @@ public struct AuditReport: Sendable, Hashable {
     /// Acknowledged transfers a failover lost under async replication (counted, never hidden;
     /// always 0 under sync replication, else durability failed).
     public var acknowledgedLostInFailover: Int = 0
+    /// Transactions still prepared on some replica after recovery and in-doubt resolution (must be
+    /// 0: no prepared state is ever left behind).
+    public var preparedRemaining: Int = 0
+    /// Row locks still held on some replica after recovery and in-doubt resolution (must be 0).
+    public var locksHeld: Int = 0
+    /// In-doubt transactions the audit's recovery resolved (committed or aborted from their
+    /// coordinator's record).
+    public var inDoubtResolved: Int = 0
 
     /// Creates a report.
     public init(

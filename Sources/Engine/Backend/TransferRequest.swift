@@ -34,6 +34,10 @@ public struct TransferRequest: Sendable, Hashable {
     public var amount: Int64
     /// The debits and credits, in the caller's order (backends lock in key order).
     public var legs: TransferLegs
+    /// The timestamp of the last transfer acknowledged to this client (0: none): the transfer's
+    /// own timestamp is above it, whatever the clocks of the regions involved (causality, as a
+    /// CockroachDB client carries its last timestamp).
+    public var causalTimestamp: TransactionID = 0
 
     /// Creates a request of any number of legs; `amount` is the sum of its credits.
     public init(id: UInt64, clientRegion: Int = 0, legs: TransferLegs) {

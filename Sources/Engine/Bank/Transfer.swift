@@ -150,7 +150,26 @@ package enum Transfer {
         ledgerPayload: [UInt8]
     ) async throws {
         try validate(request)
-        let legs = request.legs.inKeyOrder()
+        try await apply(
+            request.legs.inKeyOrder(), ledger: (request.id, request.amount, ledgerPayload), in: context,
+            overdraft: overdraft, payload: payload)
+    }
+
+    /// A participant's part of a transfer across regions: its legs (accounts homed in its region)
+    /// and, for the region holding the debit, the transfer's ledger row. The request as a whole was
+    /// validated by the coordinator.
+    static func executePart(
+        _ legs: TransferLegs, ledger: (id: UInt64, amount: Int64, payload: [UInt8])?,
+        in context: some TransactionContext, overdraft: Bool, payload: [UInt8]
+    ) async throws {
+        try await apply(legs.inKeyOrder(), ledger: ledger, in: context, overdraft: overdraft, payload: payload)
+    }
+
+    /// Locks every leg's account in key order, checks funds, writes the balances, then the ledger row.
+    private static func apply(
+        _ legs: TransferLegs, ledger: (id: UInt64, amount: Int64, payload: [UInt8])?,
+        in context: some TransactionContext, overdraft: Bool, payload: [UInt8]
+    ) async throws {
         if legs.count == 2 {
             // The single-region case, without an array of rows.
             let first = try await lock(legs[0], in: context)
@@ -169,7 +188,9 @@ package enum Transfer {
                 try await context.write(leg.account, Row(balance: balance &+ leg.amount, payload: payload), wait: nil)
             }
         }
-        try await context.write(ledgerKey(request.id), Row(balance: request.amount, payload: ledgerPayload), wait: nil)
+        if let ledger {
+            try await context.write(ledgerKey(ledger.id), Row(balance: ledger.amount, payload: ledger.payload), wait: nil)
+        }
     }
 
     /// Locks a leg's account row (SELECT ... FOR UPDATE) and returns its balance.

@@ -7,8 +7,7 @@ import Synchronization
 /// The zero-set-up backend: every node in this process, each with its own data directory, WAL
 /// and fsyncs. One region of one replica is a standalone node (L0 + L1, its own WAL). Anything
 /// larger is a `ReplicatedCluster`: every region a Raft group of its replicas over the simulated
-/// WAN, whose Raft logs are the replicas' WALs. (Transfers across regions, 2PC, arrive with L2
-/// part 2.)
+/// WAN, whose Raft logs are the replicas' WALs, with two-phase commit across regions.
 public final class EmbeddedBackend: Backend {
     /// `embedded`.
     public let name = "embedded"
@@ -43,6 +42,12 @@ public final class EmbeddedBackend: Backend {
         } else {
             shape = .replicated(try ReplicatedCluster(configuration: configuration))
         }
+    }
+
+    /// The replicated cluster, nil for a standalone node (tests drive its hooks and counters).
+    var replicatedCluster: ReplicatedCluster? {
+        if case .replicated(let cluster) = shape { return cluster }
+        return nil
     }
 
     public func load(accounts count: Int, initialBalance: Int64, progress: @Sendable (Int) -> Void) async throws -> Int

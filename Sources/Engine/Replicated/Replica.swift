@@ -22,19 +22,40 @@ final class ReplicaLog: CommitReplication {
     func replicateCommit(_ xid: TransactionID, writes: [ReplicatedWrite]) async throws(TransactionError)
         -> ReplicationReceipt
     {
+        try await replicate(xid, ReplicaCommand.commit(xid: xid, writes: writes)) { index throws(StorageError) in
+            try machine.commitAhead(xid, index: index)
+        }
+    }
+
+    /// Replicates participant `xid`'s prepare entry (its write set under `global`); returns once
+    /// acknowledged, with storage holding the transaction prepared.
+    func replicatePrepare(_ xid: TransactionID, global: GlobalTransaction, writes: [ReplicatedWrite])
+        async throws(TransactionError) -> ReplicationReceipt
+    {
+        try await replicate(xid, ReplicaCommand.prepare(xid: xid, global: global, writes: writes)) {
+            index throws(StorageError) in
+            try machine.prepareAhead(xid, global: global, index: index)
+        }
+    }
+
+    /// Proposes `command` for local transaction `xid`; under async replication `ahead` applies it
+    /// to storage once the leader's log has it.
+    private func replicate(
+        _ xid: TransactionID, _ command: ReplicaCommand, ahead: (UInt64) throws(StorageError) -> Void
+    ) async throws(TransactionError) -> ReplicationReceipt {
         let start = clock.nowNanos()
         machine.willPropose(xid)
         let receipt: RaftProposalReceipt
         do {
-            receipt = try await node.proposeWithReceipt(ReplicaCommand.commit(xid: xid, writes: writes).encoded())
+            receipt = try await node.proposeWithReceipt(command.encoded())
         } catch {
             machine.proposalFailed(xid)
             throw TransactionError(
                 .adminShutdown, "the region's log did not commit the transaction: \(error)", xid: xid)
         }
         if replication == .async {
-            do { try machine.commitAhead(xid, index: receipt.index) } catch {
-                throw TransactionError(.adminShutdown, "the replica could not commit in storage: \(error)", xid: xid)
+            do { try ahead(receipt.index) } catch {
+                throw TransactionError(.adminShutdown, "the replica could not apply in storage: \(error)", xid: xid)
             }
         }
         let total = clock.nowNanos() &- start
@@ -51,20 +72,24 @@ final class ReplicaLog: CommitReplication {
 /// One run of a replica, from its start (or restart) to its crash or stop: storage rebuilt from the
 /// Raft snapshot and log, the Raft node, and the leader's L1.
 final class ReplicaIncarnation: Sendable {
+    let region: Int
     let storage: StorageEngine
     let machine: ReplicaStateMachine
     let node: RaftNode
+    let log: ReplicaLog
     let executor: NodeExecutor
     let hlc: HybridLogicalClock
     private let tasks: Mutex<[Task<Void, Never>]>
 
     init(
-        storage: StorageEngine, machine: ReplicaStateMachine, node: RaftNode, executor: NodeExecutor,
-        hlc: HybridLogicalClock, tasks: [Task<Void, Never>]
+        region: Int, storage: StorageEngine, machine: ReplicaStateMachine, node: RaftNode, log: ReplicaLog,
+        executor: NodeExecutor, hlc: HybridLogicalClock, tasks: [Task<Void, Never>]
     ) {
+        self.region = region
         self.storage = storage
         self.machine = machine
         self.node = node
+        self.log = log
         self.executor = executor
         self.hlc = hlc
         self.tasks = Mutex(tasks)
@@ -80,7 +105,8 @@ final class ReplicaIncarnation: Sendable {
 
     /// A fresh transaction id (an L2 timestamp from this replica's HLC, above every id seen).
     func nextTransactionID() -> TransactionID {
-        max(hlc.now().rawValue, storage.highestTransactionID &+ 1)
+        TimestampTags.atLeast(
+            max(hlc.now().rawValue, storage.highestTransactionID &+ 1), tag: TimestampTags.local(region))
     }
 
     /// Stops everything as a crash would: the node sends and writes nothing more; what its log
@@ -122,17 +148,20 @@ final class Replica: Sendable {
     /// log (restoring its snapshot and applying committed entries as the group reports them).
     func start(
         config: RaftConfig, peers: [RaftNodeID: NodeAddress], router: RaftRouter, configuration: EngineConfiguration,
-        options: RaftNodeOptions, compactEvery: UInt64
+        wallClock: any EngineClock, options: RaftNodeOptions, compactEvery: UInt64
     ) throws {
         try? FileManager.default.removeItem(atPath: storageDirectory)
         let clock = configuration.clock
-        let hlc = HybridLogicalClock(clock: clock)
+        let region = address.region
+        let hlc = HybridLogicalClock(clock: wallClock)
         let storage = try StorageEngine(
             directory: storageDirectory,
             options: StorageOptions(
                 durability: .none, checkpointWALBytes: 0, clock: clock, writeAheadLog: false,
-                transactionIDs: { highest in max(highest &+ 1, hlc.now().rawValue) }))
-        let machine = ReplicaStateMachine(storage: storage)
+                transactionIDs: { highest in
+                    TimestampTags.atLeast(max(highest &+ 1, hlc.now().rawValue), tag: TimestampTags.local(region))
+                }))
+        let machine = ReplicaStateMachine(storage: storage, clock: clock)
         let store: RaftLogStore
         do { store = try RaftLogStore(directory: raftDirectory, clock: clock) } catch {
             storage.crash()
@@ -143,6 +172,8 @@ final class Replica: Sendable {
             clock: clock, options: options)
         let log = ReplicaLog(node: node, machine: machine, clock: clock, replication: options.replication)
         let executor = NodeExecutor(storage: storage, configuration: configuration, replication: log)
+        let runtime = executor.runtime
+        machine.onPreparedFinished { xid, committed in runtime.finishReplicatedPrepared(xid, committed: committed) }
         router.register(node)
         let ticker = Task { await node.run() }
         // The log is compacted into a snapshot of storage every `compactEvery` applied entries,
@@ -158,8 +189,8 @@ final class Replica: Sendable {
         }
         current.withLock {
             $0 = ReplicaIncarnation(
-                storage: storage, machine: machine, node: node, executor: executor, hlc: hlc,
-                tasks: [ticker, compactor])
+                region: region, storage: storage, machine: machine, node: node, log: log, executor: executor,
+                hlc: hlc, tasks: [ticker, compactor])
         }
     }
 

@@ -1,21 +1,101 @@
 import Distributed
 import Storage
 
+/// A transaction across regions, as its participants and its coordinator know it: the
+/// coordinator's timestamp (unique: coordinator timestamps are tagged with their region) and the
+/// coordinator's region, where its transaction record lives.
+struct GlobalTransaction: Sendable, Hashable {
+    var id: UInt64
+    var coordinator: Int
+}
+
+/// A coordinator's decision (the transaction record): commit at `commitTimestamp`, or abort.
+struct TransactionRecord: Sendable, Hashable {
+    var commit: Bool
+    var commitTimestamp: TransactionID
+    /// The participants' regions and their local transaction ids (empty for an abort record a
+    /// participant's in-doubt check wrote).
+    var participants: [Participant]
+
+    struct Participant: Sendable, Hashable {
+        var region: Int
+        var xid: TransactionID
+    }
+}
+
 /// What a region's Raft log carries (the replicas' write-ahead log): a committed transaction's write
-/// set under its L2 timestamp, or a chunk of the initial load.
+/// set under its L2 timestamp, a chunk of the initial load, and two-phase commit across regions:
+/// a participant's prepared write set, its commit (at the decided commit timestamp) or abort, and
+/// a coordinator's decision.
 enum ReplicaCommand: Sendable, Equatable {
     /// Transaction `xid` wrote `writes` (whole rows).
     case commit(xid: TransactionID, writes: [ReplicatedWrite])
     /// Transaction `xid` loaded the accounts `keys`, all with `row`.
     case load(xid: TransactionID, keys: Range<AccountID>, row: Row)
+    /// Participant transaction `xid` of `global` prepared with `writes`: durable, locks kept.
+    case prepare(xid: TransactionID, global: GlobalTransaction, writes: [ReplicatedWrite])
+    /// Prepared `xid` commits, its versions stamped with `commitTimestamp` (>= xid: a push).
+    case commitPrepared(xid: TransactionID, commitTimestamp: TransactionID)
+    /// Prepared `xid` aborts.
+    case abortPrepared(xid: TransactionID)
+    /// The coordinator's decision for global transaction `id` (the first decision applied wins).
+    case decide(id: UInt64, record: TransactionRecord)
 
     private static let commitTag: UInt8 = 1
     private static let loadTag: UInt8 = 2
+    private static let prepareTag: UInt8 = 3
+    private static let commitPreparedTag: UInt8 = 4
+    private static let abortPreparedTag: UInt8 = 5
+    private static let decideTag: UInt8 = 6
 
     var xid: TransactionID {
         switch self {
-        case .commit(let xid, _), .load(let xid, _, _): xid
+        case .commit(let xid, _), .load(let xid, _, _), .prepare(let xid, _, _), .commitPrepared(let xid, _),
+            .abortPrepared(let xid):
+            xid
+        case .decide(let id, _): id
         }
+    }
+
+    static func appendWrites(_ writes: [ReplicatedWrite], to bytes: inout [UInt8]) {
+        bytes.appendLittleEndian(UInt32(writes.count))
+        for write in writes {
+            bytes.appendLittleEndian(write.key)
+            append(write.row, to: &bytes)
+        }
+    }
+
+    static func readWrites(_ reader: inout ByteReader) -> [ReplicatedWrite]? {
+        guard let count = reader.read(UInt32.self) else { return nil }
+        var writes: [ReplicatedWrite] = []
+        writes.reserveCapacity(Int(min(count, 1 << 16)))
+        for _ in 0..<count {
+            guard let key = reader.read(UInt64.self), let row = readRow(&reader) else { return nil }
+            writes.append(ReplicatedWrite(key: key, row: row))
+        }
+        return writes
+    }
+
+    static func appendRecord(_ record: TransactionRecord, to bytes: inout [UInt8]) {
+        bytes.append(record.commit ? 1 : 0)
+        bytes.appendLittleEndian(record.commitTimestamp)
+        bytes.appendLittleEndian(UInt32(record.participants.count))
+        for participant in record.participants {
+            bytes.appendLittleEndian(UInt32(participant.region))
+            bytes.appendLittleEndian(participant.xid)
+        }
+    }
+
+    static func readRecord(_ reader: inout ByteReader) -> TransactionRecord? {
+        guard let commit = reader.read(UInt8.self), commit <= 1, let timestamp = reader.read(UInt64.self),
+            let count = reader.read(UInt32.self), count <= 1 << 16
+        else { return nil }
+        var participants: [TransactionRecord.Participant] = []
+        for _ in 0..<count {
+            guard let region = reader.read(UInt32.self), let xid = reader.read(UInt64.self) else { return nil }
+            participants.append(TransactionRecord.Participant(region: Int(region), xid: xid))
+        }
+        return TransactionRecord(commit: commit == 1, commitTimestamp: timestamp, participants: participants)
     }
 
     func encoded() -> [UInt8] {
@@ -25,11 +105,24 @@ enum ReplicaCommand: Sendable, Equatable {
             bytes.reserveCapacity(13 + writes.reduce(0) { $0 + 18 + $1.row.payload.count })
             bytes.append(Self.commitTag)
             bytes.appendLittleEndian(xid)
-            bytes.appendLittleEndian(UInt32(writes.count))
-            for write in writes {
-                bytes.appendLittleEndian(write.key)
-                Self.append(write.row, to: &bytes)
-            }
+            Self.appendWrites(writes, to: &bytes)
+        case .prepare(let xid, let global, let writes):
+            bytes.append(Self.prepareTag)
+            bytes.appendLittleEndian(xid)
+            bytes.appendLittleEndian(global.id)
+            bytes.appendLittleEndian(UInt32(global.coordinator))
+            Self.appendWrites(writes, to: &bytes)
+        case .commitPrepared(let xid, let commitTimestamp):
+            bytes.append(Self.commitPreparedTag)
+            bytes.appendLittleEndian(xid)
+            bytes.appendLittleEndian(commitTimestamp)
+        case .abortPrepared(let xid):
+            bytes.append(Self.abortPreparedTag)
+            bytes.appendLittleEndian(xid)
+        case .decide(let id, let record):
+            bytes.append(Self.decideTag)
+            bytes.appendLittleEndian(id)
+            Self.appendRecord(record, to: &bytes)
         case .load(let xid, let keys, let row):
             bytes.append(Self.loadTag)
             bytes.appendLittleEndian(xid)
@@ -47,14 +140,21 @@ enum ReplicaCommand: Sendable, Equatable {
         guard let tag = reader.read(UInt8.self), let xid = reader.read(UInt64.self) else { return nil }
         switch tag {
         case commitTag:
-            guard let count = reader.read(UInt32.self) else { return nil }
-            var writes: [ReplicatedWrite] = []
-            writes.reserveCapacity(Int(count))
-            for _ in 0..<count {
-                guard let key = reader.read(UInt64.self), let row = readRow(&reader) else { return nil }
-                writes.append(ReplicatedWrite(key: key, row: row))
-            }
+            guard let writes = readWrites(&reader) else { return nil }
             return reader.isAtEnd ? .commit(xid: xid, writes: writes) : nil
+        case prepareTag:
+            guard let id = reader.read(UInt64.self), let coordinator = reader.read(UInt32.self),
+                let writes = readWrites(&reader), reader.isAtEnd
+            else { return nil }
+            return .prepare(xid: xid, global: GlobalTransaction(id: id, coordinator: Int(coordinator)), writes: writes)
+        case commitPreparedTag:
+            guard let timestamp = reader.read(UInt64.self), reader.isAtEnd else { return nil }
+            return .commitPrepared(xid: xid, commitTimestamp: timestamp)
+        case abortPreparedTag:
+            return reader.isAtEnd ? .abortPrepared(xid: xid) : nil
+        case decideTag:
+            guard let record = readRecord(&reader), reader.isAtEnd else { return nil }
+            return .decide(id: xid, record: record)
         case loadTag:
             guard let lower = reader.read(UInt64.self), let upper = reader.read(UInt64.self), lower <= upper,
                 let row = readRow(&reader), reader.isAtEnd
@@ -79,10 +179,27 @@ enum ReplicaCommand: Sendable, Equatable {
     }
 }
 
-/// A replica's snapshot (Raft's, taken at an applied index): the highest transaction id seen and
-/// every committed row with its `xmin`.
+/// A replica's snapshot (Raft's, taken at an applied index): the highest transaction id seen, every
+/// committed row with its `xmin`, the transactions prepared and awaiting phase two (with their
+/// write sets), and the transaction records of the global transactions the region coordinated.
 enum ReplicaSnapshot {
-    static func encode(rows: [CommittedRow], highestXid: TransactionID) -> [UInt8] {
+    struct PreparedEntry: Sendable, Hashable {
+        var xid: TransactionID
+        var global: GlobalTransaction
+        var writes: [ReplicatedWrite]
+    }
+
+    struct Decoded {
+        var rows: [CommittedRow]
+        var highestXid: TransactionID
+        var prepared: [PreparedEntry]
+        var records: [UInt64: TransactionRecord]
+    }
+
+    static func encode(
+        rows: [CommittedRow], highestXid: TransactionID, prepared: [PreparedEntry] = [],
+        records: [UInt64: TransactionRecord] = [:]
+    ) -> [UInt8] {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(16 + rows.count * (34 + (rows.first?.row.payload.count ?? 0)))
         bytes.appendLittleEndian(highestXid)
@@ -92,10 +209,23 @@ enum ReplicaSnapshot {
             bytes.appendLittleEndian(entry.xmin)
             ReplicaCommand.append(entry.row, to: &bytes)
         }
+        guard !prepared.isEmpty || !records.isEmpty else { return bytes }
+        bytes.appendLittleEndian(UInt64(prepared.count))
+        for entry in prepared {
+            bytes.appendLittleEndian(entry.xid)
+            bytes.appendLittleEndian(entry.global.id)
+            bytes.appendLittleEndian(UInt32(entry.global.coordinator))
+            ReplicaCommand.appendWrites(entry.writes, to: &bytes)
+        }
+        bytes.appendLittleEndian(UInt64(records.count))
+        for (id, record) in records.sorted(by: { $0.key < $1.key }) {
+            bytes.appendLittleEndian(id)
+            ReplicaCommand.appendRecord(record, to: &bytes)
+        }
         return bytes
     }
 
-    static func decode(_ bytes: [UInt8]) -> (rows: [CommittedRow], highestXid: TransactionID)? {
+    static func decode(_ bytes: [UInt8]) -> Decoded? {
         var reader = ByteReader(bytes, from: 0)
         guard let highest = reader.read(UInt64.self), let count = reader.read(UInt64.self) else { return nil }
         var rows: [CommittedRow] = []
@@ -106,6 +236,24 @@ enum ReplicaSnapshot {
             else { return nil }
             rows.append(CommittedRow(key: key, row: row, xmin: xmin))
         }
-        return reader.isAtEnd ? (rows, highest) : nil
+        var decoded = Decoded(rows: rows, highestXid: highest, prepared: [], records: [:])
+        if reader.isAtEnd { return decoded }
+        guard let preparedCount = reader.read(UInt64.self) else { return nil }
+        for _ in 0..<preparedCount {
+            guard let xid = reader.read(UInt64.self), let id = reader.read(UInt64.self),
+                let coordinator = reader.read(UInt32.self), let writes = ReplicaCommand.readWrites(&reader)
+            else { return nil }
+            decoded.prepared.append(
+                PreparedEntry(
+                    xid: xid, global: GlobalTransaction(id: id, coordinator: Int(coordinator)), writes: writes))
+        }
+        guard let recordCount = reader.read(UInt64.self) else { return nil }
+        for _ in 0..<recordCount {
+            guard let id = reader.read(UInt64.self), let record = ReplicaCommand.readRecord(&reader) else {
+                return nil
+            }
+            decoded.records[id] = record
+        }
+        return reader.isAtEnd ? decoded : nil
     }
 }

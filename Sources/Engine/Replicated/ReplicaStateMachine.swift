@@ -24,8 +24,21 @@ final class ReplicaStateMachine: RaftStateMachine {
         case committedAhead(index: UInt64)
     }
 
+    /// A transaction prepared here (a participant of two-phase commit across regions).
+    struct Prepared: Sendable, Hashable {
+        var global: GlobalTransaction
+        /// When its prepare entry applied here (the clock's nanoseconds): an in-doubt check waits
+        /// a while before asking its coordinator.
+        var since: UInt64
+    }
+
     private struct State {
         var local: [TransactionID: Local] = [:]
+        var prepared: [TransactionID: Prepared] = [:]
+        /// Transaction records of the global transactions this region coordinated (first decision
+        /// applied wins).
+        var records: [UInt64: TransactionRecord] = [:]
+        var phaseTwoUnknown: UInt64 = 0
         var appliedIndex: UInt64 = 0
         var appliedTerm: UInt64 = 0
         var diverged = false
@@ -36,9 +49,42 @@ final class ReplicaStateMachine: RaftStateMachine {
     }
 
     private let state = Mutex(State())
+    private let clock: any EngineClock
+    /// Told when a prepared transaction's commit or abort entry applied here (the leader's runtime
+    /// then releases its locks).
+    private let finished = Mutex<(@Sendable (TransactionID, Bool) -> Void)?>(nil)
 
-    init(storage: StorageEngine) {
+    init(storage: StorageEngine, clock: any EngineClock = SystemClock.shared) {
         self.storage = storage
+        self.clock = clock
+    }
+
+    /// Sets who is told when a prepared transaction finishes here.
+    func onPreparedFinished(_ body: @escaping @Sendable (TransactionID, Bool) -> Void) {
+        finished.withLock { $0 = body }
+    }
+
+    /// The transactions prepared here, awaiting their phase two (or an in-doubt resolution).
+    var prepared: [TransactionID: Prepared] { state.withLock { $0.prepared } }
+
+    /// The decision recorded for global transaction `id`, if any.
+    func record(of id: UInt64) -> TransactionRecord? { state.withLock { $0.records[id] } }
+
+    /// How many transaction records this replica holds.
+    var recordCount: Int { state.withLock { $0.records.count } }
+
+    /// Commit or abort entries for a transaction not prepared here (a repeated phase two).
+    var phaseTwoUnknown: UInt64 { state.withLock { $0.phaseTwoUnknown } }
+
+    /// Async replication: the leader's log has prepared `xid`'s entry at `index`; prepare it in
+    /// storage now, unless its entry already applied.
+    func prepareAhead(_ xid: TransactionID, global: GlobalTransaction, index: UInt64) throws(StorageError) {
+        try state.withLock { s throws(StorageError) in
+            guard s.local[xid] == .proposed else { return }
+            try storage.prepareReplicated(xid)
+            s.local[xid] = .committedAhead(index: index)
+            s.prepared[xid] = Prepared(global: global, since: clock.nowNanos())
+        }
     }
 
     /// The index and term of the last entry applied (a leader serves once it applied an entry of
@@ -76,6 +122,12 @@ final class ReplicaStateMachine: RaftStateMachine {
     }
 
     func apply(_ entry: RaftEntry) {
+        var finishedPrepared: [(TransactionID, Bool)] = []
+        defer {
+            if !finishedPrepared.isEmpty, let finished = finished.withLock({ $0 }) {
+                for (xid, committed) in finishedPrepared { finished(xid, committed) }
+            }
+        }
         state.withLock { s in
             s.appliedIndex = entry.index
             s.appliedTerm = entry.term
@@ -95,6 +147,29 @@ final class ReplicaStateMachine: RaftStateMachine {
                     }
                 case .load(let xid, let keys, let row):
                     try storage.applyReplicatedLoad(xid: xid, keys: keys, row: row)
+                case .prepare(let xid, let global, let writes):
+                    switch s.local.removeValue(forKey: xid) {
+                    case .proposed: try storage.prepareReplicated(xid)
+                    case .committedAhead: break
+                    case nil: s.deposedAborts += UInt64(try storage.applyReplicatedPrepare(xid: xid, writes: writes))
+                    }
+                    if s.prepared[xid] == nil { s.prepared[xid] = Prepared(global: global, since: clock.nowNanos()) }
+                case .commitPrepared(let xid, let commitTimestamp):
+                    guard s.prepared.removeValue(forKey: xid) != nil else {
+                        s.phaseTwoUnknown += 1
+                        return
+                    }
+                    try storage.commitReplicatedPrepared(xid, at: commitTimestamp)
+                    finishedPrepared.append((xid, true))
+                case .abortPrepared(let xid):
+                    guard s.prepared.removeValue(forKey: xid) != nil else {
+                        s.phaseTwoUnknown += 1
+                        return
+                    }
+                    try storage.abortReplicatedPrepared(xid)
+                    finishedPrepared.append((xid, false))
+                case .decide(let id, let record):
+                    if s.records[id] == nil { s.records[id] = record }
                 }
             } catch {
                 s.applyFailures += 1
@@ -120,10 +195,16 @@ final class ReplicaStateMachine: RaftStateMachine {
             }
             do {
                 s.deposedAborts += UInt64(
-                    try storage.restoreReplicated(rows: decoded.rows, highestXid: decoded.highestXid))
+                    try storage.restoreReplicated(
+                        rows: decoded.rows, highestXid: decoded.highestXid,
+                        prepared: decoded.prepared.map { ($0.xid, $0.writes) }))
             } catch {
                 s.applyFailures += 1
             }
+            let now = clock.nowNanos()
+            s.prepared = [:]
+            for entry in decoded.prepared { s.prepared[entry.xid] = Prepared(global: entry.global, since: now) }
+            s.records = decoded.records
             if s.local.values.contains(where: { if case .committedAhead = $0 { true } else { false } }) {
                 s.diverged = true
             }
@@ -137,8 +218,14 @@ final class ReplicaStateMachine: RaftStateMachine {
         state.withLock { s in
             var ahead = Set<TransactionID>()
             for (xid, local) in s.local where local != .proposed { ahead.insert(xid) }
+            var prepared: [ReplicaSnapshot.PreparedEntry] = []
+            for entry in storage.preparedWriteSets() where !ahead.contains(entry.xid) {
+                guard let info = s.prepared[entry.xid] else { continue }
+                prepared.append(ReplicaSnapshot.PreparedEntry(xid: entry.xid, global: info.global, writes: entry.writes))
+            }
             return ReplicaSnapshot.encode(
-                rows: storage.committedRows(excluding: ahead), highestXid: storage.highestTransactionID)
+                rows: storage.committedRows(excluding: ahead), highestXid: storage.highestTransactionID,
+                prepared: prepared, records: s.records)
         }
     }
 }

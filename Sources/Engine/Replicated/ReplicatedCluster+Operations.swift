@@ -6,8 +6,8 @@ import Synchronization
 extension ReplicatedCluster {
     // MARK: - Transfers
 
-    /// Executes a single-region transfer at its region's leader, redirecting (L2 `redirect`) when
-    /// the leader is unknown or changes under it.
+    /// Executes a transfer: validated, then one phase at its region's leader or two-phase commit
+    /// through a coordinator (see `route`).
     func transfer(_ request: TransferRequest) async -> TransferResult {
         let start = clock.nowNanos()
         do { try Transfer.validate(request) } catch {
@@ -17,12 +17,12 @@ extension ReplicatedCluster {
             return TransferResult(
                 .failed(sqlState: Transfer.InvalidRequest.sqlState), endToEndNanos: clock.nowNanos() &- start, xid: 0)
         }
-        let home = placement.region(of: request.legs[0].account)
-        for leg in request.legs where placement.region(of: leg.account) != home {
-            return TransferResult(
-                .failed(sqlState: Self.crossRegionSQLState), endToEndNanos: clock.nowNanos() &- start, xid: 0)
-        }
-        let region = regions[home]
+        return await route(request, placement: placement, start: start)
+    }
+
+    /// Executes a transfer whose accounts all live in `region` at that region's leader, in one
+    /// phase, redirecting (L2 `redirect`) when the leader is unknown or changes under it.
+    func onePhase(_ request: TransferRequest, in region: Region, start: UInt64) async -> TransferResult {
         var trace = Trace()
         var retried: [String] = []
         for attempt in 0...Self.maxRedirects {
@@ -35,6 +35,8 @@ extension ReplicatedCluster {
                     endToEnd: clock.nowNanos() &- start, xid: 0)
             }
             trace.add(.redirect, clock.nowNanos() &- asked)
+            // The client's last timestamp: this transfer's id (from the leader's HLC) is above it.
+            if request.causalTimestamp > 0 { _ = try? leader.hlc.update(HybridTimestamp(rawValue: request.causalTimestamp)) }
             let attemptStart = clock.nowNanos()
             let result = await leader.executor.execute(request, trace: trace, start: start)
             guard result.outcome == .failed(sqlState: TransactionError.Code.adminShutdown.rawValue),
@@ -82,6 +84,12 @@ extension ReplicatedCluster {
                 counters["replica_apply_failures"] = Double(machine.undecodable + machine.applyFailures)
                 // A replica's commit is durable once its Raft log's fsync is: those are its fsyncs.
                 counters["fsyncs"] = Double(raft.fsyncs)
+                counters["phase_two_unknown"] = Double(incarnation.machine.phaseTwoUnknown)
+                // Region-level counters (its coordinator's and participant's) on its first replica.
+                if replica === region.replicas.first {
+                    for (name, value) in region.twoPhase.values { counters[name] = value }
+                    counters["wan_messages_2pc"] = Double(twoPhaseNetwork.sentFrom(region.index))
+                }
                 nodes[replica.id] = counters
             }
         }
@@ -135,6 +143,9 @@ extension ReplicatedCluster {
         var report = AuditReport(
             expectedTotal: expectation.initialBalance &* Int64(expectation.accounts),
             acknowledged: expectation.acknowledged.count)
+        // In-doubt transactions (prepared, their phase two lost with the crash) are resolved from
+        // their coordinators' records before anything is read: the run fails on any left.
+        report.inDoubtResolved = try await resolveAllInDoubt()
         var ledger = LedgerAudit(expectation)
         var replicaLedgers: [NodeID: [UInt64: TransactionID]] = [:]
         var ledgerRegion: [UInt64: String] = [:]
@@ -143,6 +154,8 @@ extension ReplicatedCluster {
             try await waitCaughtUp(region, leader: leader)
             for replica in region.replicas {
                 guard let incarnation = replica.incarnation else { continue }
+                report.preparedRemaining += incarnation.storage.preparedTransactions().count
+                report.locksHeld += incarnation.storage.rowLocksHeld
                 report.stateHashes[replica.id] = incarnation.storage.stateHash()
                 report.appliedIndexes[replica.id] = incarnation.machine.applied.index
                 let recovered = incarnation.node.publishedStatus
@@ -168,6 +181,23 @@ extension ReplicatedCluster {
         }
         if configuration.replication == .async { report.acknowledgedLostInFailover = report.lost }
         return report
+    }
+
+    /// Resolves every prepared transaction of every region's leader from its coordinator's record,
+    /// until none is left (or the leader wait passes); returns how many it resolved.
+    private func resolveAllInDoubt() async throws -> Int {
+        let deadline = clock.nowNanos() &+ Self.leaderWait.clampedNanoseconds
+        var resolved = 0
+        while true {
+            var left = 0
+            for region in regions {
+                let leader = try await self.leader(of: region)
+                resolved += await resolveInDoubt(region: region.index, olderThan: .zero)
+                left += leader.machine.prepared.count
+            }
+            if left == 0 || clock.nowNanos() >= deadline { return resolved }
+            try await clock.sleep(for: .milliseconds(5))
+        }
     }
 
     /// Waits until every replica of `region` has applied the leader's last index.

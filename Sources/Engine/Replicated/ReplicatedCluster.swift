@@ -17,12 +17,59 @@ final class ReplicatedCluster: Sendable {
         let peers: [RaftNodeID: NodeAddress]
         /// The replica believed to serve (-1: unknown).
         let leaderHint = Atomic<Int>(-1)
+        /// The wall clock of this region's nodes (skewable: every replica's HLC reads it).
+        let clock: SkewedClock
+        /// The last timestamp this region's coordinator issued.
+        let lastCoordinatorTimestamp = Atomic<UInt64>(0)
+        /// Two-phase commit counters of this region's coordinator and participant.
+        let twoPhase = TwoPhaseCounters()
 
-        init(index: Int, name: String, replicas: [Replica], peers: [RaftNodeID: NodeAddress]) {
+        init(
+            index: Int, name: String, replicas: [Replica], peers: [RaftNodeID: NodeAddress], clock: SkewedClock
+        ) {
+            self.clock = clock
             self.index = index
             self.name = name
             self.replicas = replicas
             self.peers = peers
+        }
+    }
+
+    /// Counters of two-phase commit, per region (as coordinator, and as participant).
+    final class TwoPhaseCounters: Sendable {
+        /// Coordinated transactions committed (acknowledged), and aborted.
+        let commits = Atomic<Int>(0)
+        let aborts = Atomic<Int>(0)
+        /// Coordinated transactions whose commit timestamp was pushed above the coordinator's
+        /// timestamp (a participant had issued a higher id).
+        let pushes = Atomic<Int>(0)
+        /// Participant legs prepared under a pushed id.
+        let participantPushes = Atomic<Int>(0)
+        /// Participant legs that could not begin under any timestamp (turned into retries).
+        let rejections = Atomic<Int>(0)
+        /// Coordinated transactions that exhausted their retries.
+        let retriesExhausted = Atomic<Int>(0)
+        /// Coordinator crashes injected by the test hook.
+        let coordinatorCrashes = Atomic<Int>(0)
+        /// In-doubt transactions this region's participant resolved from their records.
+        let inDoubtCommitted = Atomic<Int>(0)
+        let inDoubtAborted = Atomic<Int>(0)
+        /// Abort records this region's coordinator log got from in-doubt checks (no decision yet).
+        let abortRecords = Atomic<Int>(0)
+
+        var values: [String: Double] {
+            [
+                "twopc_commits": Double(commits.load(ordering: .relaxed)),
+                "twopc_aborts": Double(aborts.load(ordering: .relaxed)),
+                "timestamp_pushes": Double(pushes.load(ordering: .relaxed)),
+                "participant_pushes": Double(participantPushes.load(ordering: .relaxed)),
+                "timestamp_rejections": Double(rejections.load(ordering: .relaxed)),
+                "twopc_retries_exhausted": Double(retriesExhausted.load(ordering: .relaxed)),
+                "coordinator_crashes": Double(coordinatorCrashes.load(ordering: .relaxed)),
+                "in_doubt_committed": Double(inDoubtCommitted.load(ordering: .relaxed)),
+                "in_doubt_aborted": Double(inDoubtAborted.load(ordering: .relaxed)),
+                "in_doubt_abort_records": Double(abortRecords.load(ordering: .relaxed)),
+            ]
         }
     }
 
@@ -43,6 +90,18 @@ final class ReplicatedCluster: Sendable {
     let rebuilds = Atomic<Int>(0)
     let placement = Mutex<AccountPlacement?>(nil)
     private let nodeOptions: RaftNodeOptions
+    /// The coordinators' and participants' messages between regions (2PC, gateway forwards,
+    /// in-doubt checks), over the same WAN as the Raft groups.
+    let twoPhaseNetwork: RegionNetwork
+    private let twoPhaseTask: Task<Void, Never>
+    /// Checks prepared transactions that waited too long (their coordinator may have failed).
+    private let resolverTask = Mutex<Task<Void, Never>?>(nil)
+    /// A participant resolves a transaction still prepared after this long from its coordinator's
+    /// record (aborting a missing one).
+    let inDoubtAfter = Mutex<Duration>(.seconds(5))
+    /// Test hook: crash the coordinator at a step of a transaction (return true).
+    let coordinatorCrashHook = Mutex<(@Sendable (TwoPhaseStep, GlobalTransaction) -> Bool)?>(nil)
+
     /// Entries applied between two log compactions of a replica.
     static let compactEvery: UInt64 = 200_000
     /// How long a transfer or the audit waits for a region to elect a serving leader: a bound on
@@ -50,13 +109,15 @@ final class ReplicatedCluster: Sendable {
     static let leaderWait: Duration = .seconds(120)
     /// A transfer is redirected at most this many times (leader changes under it).
     static let maxRedirects = 8
-    /// SQLSTATE of a transfer whose legs span regions: 0A000, feature not supported (2PC across
-    /// regions is L2 part 2).
-    static let crossRegionSQLState = "0A000"
 
     init(configuration: EngineConfiguration) throws {
         self.configuration = configuration
         let regionCount = configuration.regions.count
+        guard regionCount <= TimestampTags.maxRegions else {
+            throw UnsupportedConfiguration(
+                "the embedded engine tells at most \(TimestampTags.maxRegions) regions' timestamps apart; the spec "
+                    + "declares \(regionCount)")
+        }
         var rtt = [[UInt64]](repeating: [UInt64](repeating: 0, count: regionCount), count: regionCount)
         for a in 0..<regionCount {
             for b in 0..<regionCount where a != b {
@@ -76,6 +137,14 @@ final class ReplicatedCluster: Sendable {
         router = RaftRouter(transport: transport)
         let router = router
         routerTask = Task { await router.run() }
+        let regionNetwork = RegionNetwork(
+            transport: NetworkTransport(
+                network: SimulatedNetwork<RegionEnvelope>(
+                    topology: topology, jitterNanos: configuration.network.jitter.clampedNanoseconds,
+                    seed: configuration.seed &+ 0x5EED),
+                clock: configuration.clock))
+        twoPhaseNetwork = regionNetwork
+        twoPhaseTask = Task { await regionNetwork.run() }
         nodeOptions = RaftNodeOptions(
             tickNanos: 10_000_000, replication: configuration.replication == .async ? .async : .sync)
         regions = configuration.regions.enumerated().map { r, region in
@@ -88,7 +157,9 @@ final class ReplicatedCluster: Sendable {
                     id: id, raftID: RaftNodeID(i + 1), address: address,
                     directory: configuration.dataDirectory + "/\(id)")
             }
-            return Region(index: r, name: region.name, replicas: replicas, peers: peers)
+            return Region(
+                index: r, name: region.name, replicas: replicas, peers: peers,
+                clock: SkewedClock(base: configuration.clock))
         }
         do {
             for region in regions {
@@ -98,15 +169,29 @@ final class ReplicatedCluster: Sendable {
             }
         } catch {
             routerTask.cancel()
+            twoPhaseTask.cancel()
             throw error
+        }
+        regionNetwork.setHandler { [weak self] region, from, request in
+            guard let self else { return .unavailable("the cluster is gone") }
+            return await self.serve(region: region, from: from, request)
         }
         startMonitor()
     }
 
     /// Under async replication a deposed leader's storage may hold commits the log lost: such a
     /// replica is crashed and restarted from its snapshot and log (as a deposed PostgreSQL primary
-    /// is rewound), and counted.
+    /// is rewound), and counted. And every region's leader resolves the transactions prepared
+    /// there for longer than `inDoubtAfter`.
     func startMonitor() {
+        let resolver = Task { [self] in
+            while !Task.isCancelled {
+                do { try await clock.sleep(for: .milliseconds(200)) } catch { return }
+                let after = inDoubtAfter.withLock { $0 }
+                for region in regions { await resolveInDoubt(region: region.index, olderThan: after) }
+            }
+        }
+        resolverTask.withLock { $0 = resolver }
         let task = Task { [self] in
             while !Task.isCancelled {
                 do { try await clock.sleep(for: .milliseconds(50)) } catch { return }
@@ -125,12 +210,12 @@ final class ReplicatedCluster: Sendable {
 
     /// Stops the monitor (before the audit crashes and restarts every replica itself).
     func stopMonitor() async {
-        let task = monitorTask.withLock { t -> Task<Void, Never>? in
-            defer { t = nil }
-            return t
+        for take in [{ self.monitorTask.withLock { t in defer { t = nil }; return t } },
+                     { self.resolverTask.withLock { t in defer { t = nil }; return t } }] {
+            let task = take()
+            task?.cancel()
+            await task?.value
         }
-        task?.cancel()
-        await task?.value
     }
 
     private func config(_ replica: Replica, in region: Region) -> RaftConfig {
@@ -146,12 +231,17 @@ final class ReplicatedCluster: Sendable {
     func start(_ replica: Replica, in region: Region) throws {
         try replica.start(
             config: config(replica, in: region), peers: region.peers, router: router, configuration: configuration,
+            wallClock: region.clock,
             options: nodeOptions, compactEvery: Self.compactEvery)
     }
 
     var clock: any EngineClock { configuration.clock }
 
-    func stopRouter() { routerTask.cancel() }
+    func stopRouter() {
+        routerTask.cancel()
+        twoPhaseNetwork.stop()
+        twoPhaseTask.cancel()
+    }
 
     // MARK: - Leaders
 

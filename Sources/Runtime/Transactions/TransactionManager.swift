@@ -176,6 +176,57 @@ public final class TransactionManager: Sendable {
         transaction.addSpan(.walFlush, since: start)
     }
 
+    /// Prepares through the region's replicated log (a participant of two-phase commit across
+    /// regions): as `prepare`, but the durable prepared state is the prepare entry `replicate`
+    /// proposes with the transaction's write set; `replicate` returns once the entry is
+    /// acknowledged and storage holds the transaction prepared (`prepareReplicated`). The locks
+    /// stay held until `finishReplicatedPrepared`. A failed statement is refused as `commit`
+    /// refuses it; a failure of `replicate` aborts the transaction here.
+    public func prepareReplicated(
+        _ transaction: Transaction,
+        replicate: (_ writes: [ReplicatedWrite]) async throws(TransactionError) -> ReplicationReceipt
+    ) async throws(TransactionError) {
+        let xid = transaction.xid
+        if let failed = try startEnding(transaction, .preparing) {
+            abort(transaction)
+            throw failed
+        }
+        if transaction.isolation == .serializable {
+            do { try ssi.preCommit(xid) } catch {
+                rollBack(transaction)
+                throw transaction.fail(error)
+            }
+        }
+        let start = clock.nowNanos()
+        let writes: [ReplicatedWrite]
+        do { writes = try storage.writeSet(of: xid) } catch {
+            rollBack(transaction)
+            throw transaction.fail(TransactionError(error, xid: xid))
+        }
+        let receipt: ReplicationReceipt
+        do { receipt = try await replicate(writes) } catch {
+            rollBack(transaction)
+            throw transaction.fail(error)
+        }
+        let elapsed = clock.nanosSince(start)
+        let log = min(receipt.logNanos, elapsed)
+        let replicated = min(receipt.replicationNanos, elapsed &- log)
+        transaction.addSpan(.walFlush, nanos: log)
+        transaction.addSpan(.replication, nanos: replicated)
+        transaction.addSpan(.storageAccess, nanos: elapsed &- log &- replicated)
+        transaction.state.withLock { $0.advance(to: .prepared) }
+    }
+
+    /// A transaction prepared through the replicated log was finished there (its commit or abort
+    /// entry applied, storage committed or aborted it): its locks go.
+    public func finishReplicatedPrepared(_ xid: TransactionID, committed: Bool) {
+        locks.end(xid)
+        ssi.finish(xid, committed: committed)
+        counters.withLock {
+            if committed { $0.commits += 1 } else { $0.aborts += 1 }
+        }
+    }
+
     /// Commits a prepared transaction (COMMIT PREPARED), also one restored by recovery. A
     /// transaction that is not prepared is refused (25P02) and left as it is: a running one
     /// (perhaps failed, a partial transfer) is ended only through its handle.

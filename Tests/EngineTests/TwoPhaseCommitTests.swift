@@ -1,0 +1,278 @@
+import Foundation
+import Runtime
+import Storage
+import Testing
+
+@testable import Distributed
+@testable import Engine
+
+/// Three regions of three replicas (short RTTs: the tests count, they do not time).
+private func threeRegions(
+    _ directory: String, locality: Bool = true, replication: EngineConfiguration.Replication = .sync,
+    replicas: Int = 3
+) -> EngineConfiguration {
+    var config = configuration(
+        directory,
+        regions: [
+            .init(name: "us", replicas: replicas), .init(name: "eu", replicas: replicas),
+            .init(name: "ap", replicas: replicas),
+        ],
+        network: .init(
+            intraRegionRTT: .milliseconds(1),
+            interRegionRTT: [
+                [.zero, .milliseconds(8), .milliseconds(19)], [.milliseconds(8), .zero, .milliseconds(12)],
+                [.milliseconds(19), .milliseconds(12), .zero],
+            ]),
+        replication: replication)
+    config.locality = locality
+    return config
+}
+
+/// Accounts 0..<30: region r homes 10 r ..< 10 r + 10.
+private let accounts = 30
+private let placement = AccountPlacement(accounts: accounts, regions: 3)
+
+private func account(_ region: Int, _ index: Int) -> AccountID { AccountID(10 * region + index) }
+
+/// A transfer debiting `from` and crediting one account in each region of `to`.
+private func transfer(id: UInt64, client: Int, from: AccountID, to: [AccountID], amount: Int64) -> TransferRequest {
+    var legs = [TransferLeg(account: from, amount: -amount * Int64(to.count))]
+    for account in to { legs.append(TransferLeg(account: account, amount: amount)) }
+    return TransferRequest(id: id, clientRegion: client, legs: TransferLegs(legs))
+}
+
+private func expectClean(_ report: AuditReport, total: Int64 = 3_000) {
+    #expect(report.lost == 0 && report.xidMismatches == 0 && report.replicaXidMismatches == 0)
+    #expect(report.actualTotal == total && report.balanceMismatches == 0 && report.negativeAccounts == 0)
+    #expect(report.preparedRemaining == 0, "no prepared state left behind")
+    #expect(report.locksHeld == 0, "no lock left behind")
+    for region in ["us", "eu", "ap"] {
+        let hashes = report.stateHashes.filter { $0.key.region == region }
+        #expect(Set(hashes.values).count == 1, "\(region) converges")
+    }
+}
+
+/// Waits (bounded) until `condition` holds.
+private func eventually(_ what: String, _ condition: () async -> Bool) async throws {
+    for _ in 0..<12_000 {
+        if await condition() { return }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+    Issue.record("never: \(what)")
+}
+
+@Suite("Two-phase commit across regions")
+struct TwoPhaseCommitTests {
+    @Test("cross-region and global transfers commit on every participant with one timestamp: L2 = L1 = L0 everywhere")
+    func crossRegionAndGlobal() async throws {
+        try await withDataDirectory { directory in
+            let backend = try EmbeddedBackend(configuration: threeRegions(directory))
+            #expect(try await backend.load(accounts: accounts, initialBalance: 100) { _ in } == accounts)
+            var acknowledged: [UInt64: TransactionID] = [:]
+            var id: UInt64 = 0
+            for client in 0..<3 {
+                for other in 0..<3 where other != client {
+                    id += 1
+                    let cross = await backend.transfer(
+                        transfer(id: id, client: client, from: account(client, 1), to: [account(other, 2)], amount: 3))
+                    #expect(cross.outcome == .committed)
+                    #expect(cross.l2Nanos + cross.l1Nanos + cross.l0Nanos == cross.endToEndNanos)
+                    #expect(cross.l2Breakdown.total == cross.l2Nanos)
+                    #expect(cross.l2Breakdown.decision > 0, "the decision is made durable before the acknowledgement")
+                    acknowledged[id] = cross.xid
+                }
+                id += 1
+                let others = (0..<3).filter { $0 != client }.map { account($0, 3) }
+                let global = await backend.transfer(
+                    transfer(id: id, client: client, from: account(client, 4), to: others, amount: 2))
+                #expect(global.outcome == .committed)
+                acknowledged[id] = global.xid
+            }
+            let cluster = try #require(backend.replicatedCluster)
+            #expect(cluster.regions.map { $0.twoPhase.commits.load(ordering: .relaxed) }.reduce(0, +) == 9)
+            let report = try await backend.audit(
+                AuditExpectation(accounts: accounts, initialBalance: 100, overdraft: false, acknowledged: acknowledged))
+            expectClean(report)
+            #expect(report.acknowledged == 9)
+            try await backend.shutdown()
+        }
+    }
+
+    @Test("the WAN round trips per class: locality on coordinates from the client's region, off through the home region")
+    func roundTripsByLocality() async throws {
+        for locality in [true, false] {
+            try await withDataDirectory { directory in
+                let backend = try EmbeddedBackend(configuration: threeRegions(directory, locality: locality))
+                _ = try await backend.load(accounts: accounts, initialBalance: 100) { _ in }
+                let cluster = try #require(backend.replicatedCluster)
+                let network = cluster.twoPhaseNetwork
+                // Phase two runs after the acknowledgement: wait for its messages to settle.
+                func settled(_ expected: UInt64) async throws -> UInt64 {
+                    try await eventually("\(expected) WAN messages") { network.interRegionMessages >= expected }
+                    try await Task.sleep(for: .milliseconds(100))
+                    return network.interRegionMessages
+                }
+                // Single-region from eu (region 1): locality on, one phase at eu's leader, no WAN
+                // message; off, the gateway forwards to us (1 round trip), us prepares at eu (1) and
+                // sends phase two (1).
+                let single = await backend.transfer(
+                    transfer(id: 1, client: 1, from: account(1, 0), to: [account(1, 1)], amount: 1))
+                #expect(single.outcome == .committed)
+                let afterSingle = try await settled(locality ? 0 : 6)
+                #expect(afterSingle == (locality ? 0 : 6))
+                // Cross-region from eu to ap: on, coordinated at eu: prepare at ap (1), phase two (1);
+                // off: gateway (1) + prepare at eu and ap (2) + phase two at both (2).
+                let cross = await backend.transfer(
+                    transfer(id: 2, client: 1, from: account(1, 2), to: [account(2, 2)], amount: 1))
+                #expect(cross.outcome == .committed)
+                let afterCross = try await settled(afterSingle + (locality ? 4 : 10))
+                #expect(afterCross - afterSingle == (locality ? 4 : 10))
+                // Global from us (the home region): the same either way: prepare at eu and ap, phase two.
+                let global = await backend.transfer(
+                    transfer(id: 3, client: 0, from: account(0, 5), to: [account(1, 5), account(2, 5)], amount: 1))
+                #expect(global.outcome == .committed)
+                let afterGlobal = try await settled(afterCross + 8)
+                #expect(afterGlobal - afterCross == 8)
+                if !locality {
+                    #expect(single.l2Breakdown.gateway > 0 && cross.l2Breakdown.gateway > 0)
+                } else {
+                    #expect(single.l2Breakdown.gateway == 0 && cross.l2Breakdown.gateway == 0)
+                }
+                #expect(network.requestsSent["transfer", default: 0] == (locality ? 0 : 2))
+                try await backend.shutdown()
+            }
+        }
+    }
+
+    @Test(
+        "a coordinator crashed at each step: all legs or none, prepared state resolved from the record, locks released",
+        arguments: TwoPhaseStep.allCases)
+    func coordinatorCrash(step: TwoPhaseStep) async throws {
+        try await withDataDirectory { directory in
+            let backend = try EmbeddedBackend(configuration: threeRegions(directory))
+            _ = try await backend.load(accounts: accounts, initialBalance: 100) { _ in }
+            let cluster = try #require(backend.replicatedCluster)
+            cluster.inDoubtAfter.withLock { $0 = .milliseconds(300) }
+            cluster.coordinatorCrashHook.withLock { $0 = { at, _ in at == step } }
+            let result = await backend.transfer(
+                transfer(id: 7, client: 0, from: account(0, 1), to: [account(1, 1), account(2, 1)], amount: 5))
+            cluster.coordinatorCrashHook.withLock { $0 = nil }
+            switch step {
+            case .afterPrepare, .afterDecision: #expect(result.outcome == .failed(sqlState: "40003"))
+            case .duringPhaseTwo: #expect(result.outcome == .committed)
+            }
+            // Every participant's leader ends with nothing prepared and no lock held.
+            try await eventually("in-doubt transactions resolved") {
+                cluster.regions.allSatisfy { region in
+                    region.replicas.allSatisfy { replica in
+                        guard let incarnation = replica.incarnation else { return true }
+                        return incarnation.storage.preparedTransactions().isEmpty
+                            && incarnation.storage.rowLocksHeld == 0
+                    }
+                }
+            }
+            let committed = step != .afterPrepare
+            if step == .afterPrepare {
+                #expect(cluster.regions[0].twoPhase.abortRecords.load(ordering: .relaxed) >= 1)
+            }
+            let resolved = cluster.regions.map {
+                $0.twoPhase.inDoubtCommitted.load(ordering: .relaxed) + $0.twoPhase.inDoubtAborted.load(ordering: .relaxed)
+            }.reduce(0, +)
+            #expect(resolved == (step == .duringPhaseTwo ? 2 : 3), "each participant left prepared is resolved once")
+            // All legs or none, read at each region's leader.
+            for (region, expected) in [(0, committed ? 90 : 100), (1, committed ? 105 : 100), (2, committed ? 105 : 100)]
+            {
+                let leader = try await cluster.leader(of: cluster.regions[region])
+                #expect(leader.storage.committedRow(account(region, 1))?.row.balance == Int64(expected))
+            }
+            // The rows are free: a transfer on the same accounts commits.
+            let after = await backend.transfer(
+                transfer(id: 8, client: 1, from: account(1, 1), to: [account(0, 1)], amount: 1))
+            #expect(after.outcome == .committed)
+            var acknowledged = [UInt64(8): after.xid]
+            if case .committed = result.outcome { acknowledged[7] = result.xid }
+            let report = try await backend.audit(
+                AuditExpectation(accounts: accounts, initialBalance: 100, overdraft: false, acknowledged: acknowledged))
+            expectClean(report)
+            try await backend.shutdown()
+        }
+    }
+
+    @Test("concurrent single-region, cross-region and global transfers on hot accounts conserve money at serializable")
+    func concurrentMixedClasses() async throws {
+        try await withDataDirectory { directory in
+            let backend = try EmbeddedBackend(configuration: threeRegions(directory))
+            _ = try await backend.load(accounts: accounts, initialBalance: 100) { _ in }
+            let results = await withTaskGroup(of: (UInt64, TransferResult).self) { group in
+                for id in UInt64(1)...90 {
+                    group.addTask {
+                        let client = Int(id % 3)
+                        let other = (client + 1 + Int(id / 3) % 2) % 3
+                        // Three hot accounts per region.
+                        let request: TransferRequest =
+                            switch id % 3 {
+                            case 0:
+                                transfer(
+                                    id: id, client: client, from: account(client, Int(id % 3)),
+                                    to: [account(client, Int(id + 1) % 3)], amount: 1)
+                            case 1:
+                                transfer(
+                                    id: id, client: client, from: account(client, Int(id / 3) % 3),
+                                    to: [account(other, Int(id / 5) % 3)], amount: 1)
+                            default:
+                                transfer(
+                                    id: id, client: client, from: account(client, Int(id / 3) % 3),
+                                    to: (0..<3).filter { $0 != client }.map { account($0, Int(id / 7) % 3) },
+                                    amount: 1)
+                            }
+                        return (id, await backend.transfer(request))
+                    }
+                }
+                var all: [(UInt64, TransferResult)] = []
+                for await result in group { all.append(result) }
+                return all
+            }
+            var acknowledged: [UInt64: TransactionID] = [:]
+            for (id, result) in results {
+                switch result.outcome {
+                case .committed: acknowledged[id] = result.xid
+                case .rejected: Issue.record("no account can run dry here")
+                case .failed(let sqlState):
+                    #expect(["40001", "40P01", "55P03"].contains(sqlState), "transfer \(id) failed with \(sqlState)")
+                }
+            }
+            #expect(acknowledged.count > 45, "most transfers commit (\(acknowledged.count) of 90)")
+            let report = try await backend.audit(
+                AuditExpectation(accounts: accounts, initialBalance: 100, overdraft: false, acknowledged: acknowledged))
+            expectClean(report)
+            try await backend.shutdown()
+        }
+    }
+
+    @Test("causality: a transfer after an acknowledged one gets a larger timestamp, with regions' clocks skewed")
+    func causalityAcrossSkewedRegions() async throws {
+        try await withDataDirectory { directory in
+            let backend = try EmbeddedBackend(configuration: threeRegions(directory))
+            _ = try await backend.load(accounts: accounts, initialBalance: 1_000) { _ in }
+            let cluster = try #require(backend.replicatedCluster)
+            // us runs 200 ms ahead, ap 200 ms behind (400 ms apart: within the HLC's 500 ms maximum
+            // offset).
+            cluster.regions[0].clock.offsetNanos.store(200_000_000, ordering: .relaxed)
+            cluster.regions[2].clock.offsetNanos.store(-200_000_000, ordering: .relaxed)
+            var last: TransactionID = 0
+            for id in UInt64(1)...12 {
+                // The client hops: us, then ap, then eu; single-region and cross-region in turn.
+                let client = [0, 2, 1][Int(id % 3)]
+                let target = id % 2 == 0 ? client : (client + 1) % 3
+                var request = transfer(
+                    id: id, client: client, from: account(client, Int(id % 5)), to: [account(target, 6)], amount: 1)
+                request.causalTimestamp = last
+                let result = await backend.transfer(request)
+                #expect(result.outcome == .committed)
+                #expect(result.xid > last, "transfer \(id) from region \(client) is after the one acknowledged before it")
+                last = result.xid
+            }
+            try await backend.shutdown()
+        }
+    }
+}
