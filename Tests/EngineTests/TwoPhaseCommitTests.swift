@@ -1,6 +1,7 @@
 import Foundation
 import Runtime
 import Storage
+import Synchronization
 import Testing
 
 @testable import Distributed
@@ -272,6 +273,91 @@ struct TwoPhaseCommitTests {
                 #expect(result.xid > last, "transfer \(id) from region \(client) is after the one acknowledged before it")
                 last = result.xid
             }
+            try await backend.shutdown()
+        }
+    }
+
+    @Test("timestamps: tso: every region's transactions take the home region's oracle, which never goes back across a failover")
+    func timestampOracle() async throws {
+        try await withDataDirectory { directory in
+            var config = threeRegions(directory)
+            config.timestamps = .tso
+            let backend = try EmbeddedBackend(configuration: config)
+            _ = try await backend.load(accounts: accounts, initialBalance: 1_000) { _ in }
+            let cluster = try #require(backend.replicatedCluster)
+            var acknowledged: [UInt64: TransactionID] = [:]
+            var highest: TransactionID = 0
+            func run(_ id: UInt64) async {
+                let client = Int(id % 3)
+                let target = id % 2 == 0 ? client : (client + 2) % 3
+                let result = await backend.transfer(
+                    transfer(id: id, client: client, from: account(client, Int(id % 4)), to: [account(target, 7)], amount: 1))
+                #expect(result.outcome == .committed)
+                acknowledged[id] = result.xid
+                highest = max(highest, result.xid)
+            }
+            for id in UInt64(1)...9 { await run(id) }
+            let asked = cluster.twoPhaseNetwork.requestsSent["timestamps", default: 0]
+            #expect(asked >= 6, "the two regions away from home ask the oracle (\(asked) round trips)")
+            // The home region's leader fails: the new one's oracle starts above the persisted bound.
+            let home = cluster.regions[0]
+            let old = try await cluster.leader(of: home)
+            let before = highest
+            let replica = try #require(home.replicas.first { $0.incarnation === old })
+            await replica.crash(router: cluster.router)
+            try cluster.start(replica, in: home)
+            for id in UInt64(10)...15 {
+                let client = Int(id % 3)
+                let result = await backend.transfer(
+                    transfer(id: id, client: client, from: account(client, 8), to: [account((client + 1) % 3, 9)], amount: 1))
+                #expect(result.outcome == .committed)
+                #expect(result.xid > before, "a timestamp after the failover is above every one before it")
+                acknowledged[id] = result.xid
+            }
+            let report = try await backend.audit(
+                AuditExpectation(accounts: accounts, initialBalance: 1_000, overdraft: false, acknowledged: acknowledged))
+            expectClean(report, total: 30_000)
+            try await backend.shutdown()
+        }
+    }
+
+    @Test("batch commit: transfers with one participant set share one prepare entry per participant and one decision")
+    func batchCommit() async throws {
+        try await withDataDirectory { directory in
+            var config = threeRegions(directory)
+            config.batch = .init(maxSize: 16, window: .milliseconds(20))
+            let backend = try EmbeddedBackend(configuration: config)
+            _ = try await backend.load(accounts: accounts, initialBalance: 100) { _ in }
+            let cluster = try #require(backend.replicatedCluster)
+            let batcher = try #require(cluster.twoPhaseBatcher)
+            // 24 concurrent us -> eu transfers on distinct account pairs, then 8 on one hot pair.
+            let results = await withTaskGroup(of: (UInt64, TransferResult).self) { group in
+                for id in UInt64(1)...32 {
+                    group.addTask {
+                        let index = id <= 24 ? Int(id % 10) : 0
+                        let request = transfer(
+                            id: id, client: 0, from: account(0, index), to: [account(1, (index + 3) % 10)], amount: 1)
+                        return (id, await backend.transfer(request))
+                    }
+                }
+                var all: [(UInt64, TransferResult)] = []
+                for await result in group { all.append(result) }
+                return all
+            }
+            var acknowledged: [UInt64: TransactionID] = [:]
+            for (id, result) in results {
+                if case .committed = result.outcome { acknowledged[id] = result.xid }
+                #expect(result.outcome == .committed, "transfer \(id): \(result.outcome)")
+            }
+            let batches = batcher.batches.load(ordering: .relaxed)
+            let members = batcher.members.load(ordering: .relaxed)
+            #expect(members >= 32 && batches < members, "\(members) members in \(batches) batches")
+            let requests = cluster.twoPhaseNetwork.requestsSent
+            #expect(requests["execute", default: 0] == 0)
+            #expect(requests["execute_batch", default: 0] == batches, "one phase-one request per batch to eu")
+            let report = try await backend.audit(
+                AuditExpectation(accounts: accounts, initialBalance: 100, overdraft: false, acknowledged: acknowledged))
+            expectClean(report)
             try await backend.shutdown()
         }
     }

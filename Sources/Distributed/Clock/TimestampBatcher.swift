@@ -54,6 +54,14 @@ package struct TimestampBatcher<Waiter: Sendable>: Sendable {
         return (served, waiting.isEmpty ? nil : sendNext())
     }
 
+    /// Gives up on every waiter (the oracle is unreachable): returns them, in arrival order, and
+    /// forgets the request in flight.
+    package mutating func drain() -> [Waiter] {
+        inFlight = nil
+        defer { waiting = [] }
+        return waiting
+    }
+
     /// The request in flight failed (the oracle moved, the link broke): ask again for everyone waiting.
     package mutating func failed() -> Action? {
         inFlight = nil

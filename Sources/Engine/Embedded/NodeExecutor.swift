@@ -30,7 +30,13 @@ final class NodeExecutor: Sendable {
     /// Executes a validated transfer (pool wait, batch commit or a transaction with retries);
     /// `trace` already holds the spans before this node (L2: timestamp, redirect), `start` is
     /// when the transfer began.
-    func execute(_ request: TransferRequest, trace before: Trace, start: UInt64) async -> TransferResult {
+    /// `xid`, when given, supplies each attempt's transaction id (L2's timestamp; its time is the
+    /// `timestamp` span); batch commit then still runs the transfer as a batch member under the
+    /// batch's own id.
+    func execute(
+        _ request: TransferRequest, trace before: Trace, start: UInt64,
+        xid: (@Sendable (_ attempt: Int) async throws(TransactionError) -> TransactionID?)? = nil
+    ) async -> TransferResult {
         var trace = before
         let asked = clock.nowNanos()
         let lease: SessionPool<EmbeddedSessionFactory>.Lease
@@ -61,7 +67,7 @@ final class NodeExecutor: Sendable {
             if case .failure(let error as TransactionError) = outcome.result { retried.append(error.sqlState) }
         }
         var random = SplitMix64(seed: request.id)
-        let execution = await runtime.run(configuration.isolation, random: &random) { transaction in
+        let execution = await runtime.run(configuration.isolation, random: &random, xid: xid) { transaction in
             try await Transfer.execute(
                 request, in: transaction, overdraft: overdraft, payload: session.accountPayload,
                 ledgerPayload: ledgerPayload)

@@ -50,6 +50,12 @@ enum RegionRequest: Sendable {
     /// A participant holding `global` prepared too long asks its coordinator's region for the
     /// decision; a missing record is aborted there (Percolator's primary-lock check).
     case resolve(GlobalTransaction)
+    /// A region asks the oracle in the home region for `count` timestamps (`timestamps: tso`).
+    case timestamps(count: Int)
+    /// Phase one of a batch (batch commit): every member's part, one prepare entry for all.
+    case executeBatch([ParticipantWork])
+    /// Phase two of a batch: one entry.
+    case finishBatch([(xid: TransactionID, commit: Bool, commitTimestamp: TransactionID)])
 
     /// The bytes on the wire (headers plus legs), for the network's byte counts.
     var bytes: Int {
@@ -57,7 +63,9 @@ enum RegionRequest: Sendable {
         case .transfer(let request): 48 + 16 * request.legs.count
         case .execute(let work): 64 + 16 * work.allLegs.count
         case .finish: 40
-        case .resolve: 32
+        case .resolve, .timestamps: 32
+        case .executeBatch(let works): 32 + works.reduce(0) { $0 + 48 + 16 * $1.allLegs.count }
+        case .finishBatch(let list): 16 + 24 * list.count
         }
     }
 }
@@ -68,12 +76,16 @@ enum RegionReply: Sendable {
     case voted(ParticipantVote)
     case finished
     case record(TransactionRecord)
+    case timestamps([TransactionID])
+    case votedBatch([ParticipantVote])
     /// The region could not serve (no leader within the wait, or the network lost the message).
     case unavailable(String)
 
     var bytes: Int {
         switch self {
         case .voted, .record: 48
+        case .timestamps(let ids): 16 + 8 * ids.count
+        case .votedBatch(let votes): 16 + 32 * votes.count
         default: 32
         }
     }
@@ -159,6 +171,9 @@ final class RegionNetwork: Sendable {
         case .execute: "execute"
         case .finish: "finish"
         case .resolve: "resolve"
+        case .timestamps: "timestamps"
+        case .executeBatch: "execute_batch"
+        case .finishBatch: "finish_batch"
         }
     }
 
@@ -212,8 +227,10 @@ final class RegionNetwork: Sendable {
 enum TimestampTags {
     static let bits: UInt64 = 5
     static let mask: UInt64 = (1 << bits) - 1
-    /// Regions the tags can tell apart (two issuers each).
-    static let maxRegions = 16
+    /// Regions the tags can tell apart (two issuers each; the last tag is the oracle's).
+    static let maxRegions = 15
+    /// The timestamp oracle's tag.
+    static let oracle: UInt64 = mask
 
     static func local(_ region: Int) -> UInt64 { UInt64(2 * region) }
     static func coordinator(_ region: Int) -> UInt64 { UInt64(2 * region + 1) }

@@ -40,6 +40,12 @@ enum ReplicaCommand: Sendable, Equatable {
     case abortPrepared(xid: TransactionID)
     /// The coordinator's decision for global transaction `id` (the first decision applied wins).
     case decide(id: UInt64, record: TransactionRecord)
+    /// The timestamp oracle's persisted bound (home region): no timestamp at or above
+    /// `millis << 18` was served.
+    case oracleLimit(millis: UInt64)
+    /// Several commands in one entry (batch commit: one entry, one fsync per replica), applied in
+    /// order.
+    indirect case batch([ReplicaCommand])
 
     private static let commitTag: UInt8 = 1
     private static let loadTag: UInt8 = 2
@@ -47,6 +53,8 @@ enum ReplicaCommand: Sendable, Equatable {
     private static let commitPreparedTag: UInt8 = 4
     private static let abortPreparedTag: UInt8 = 5
     private static let decideTag: UInt8 = 6
+    private static let oracleLimitTag: UInt8 = 7
+    private static let batchTag: UInt8 = 8
 
     var xid: TransactionID {
         switch self {
@@ -54,6 +62,7 @@ enum ReplicaCommand: Sendable, Equatable {
             .abortPrepared(let xid):
             xid
         case .decide(let id, _): id
+        case .oracleLimit, .batch: 0
         }
     }
 
@@ -123,6 +132,17 @@ enum ReplicaCommand: Sendable, Equatable {
             bytes.append(Self.decideTag)
             bytes.appendLittleEndian(id)
             Self.appendRecord(record, to: &bytes)
+        case .oracleLimit(let millis):
+            bytes.append(Self.oracleLimitTag)
+            bytes.appendLittleEndian(millis)
+        case .batch(let commands):
+            bytes.append(Self.batchTag)
+            bytes.appendLittleEndian(UInt64(commands.count))
+            for command in commands {
+                let encoded = command.encoded()
+                bytes.appendLittleEndian(UInt32(encoded.count))
+                bytes.append(contentsOf: encoded)
+            }
         case .load(let xid, let keys, let row):
             bytes.append(Self.loadTag)
             bytes.appendLittleEndian(xid)
@@ -155,6 +175,17 @@ enum ReplicaCommand: Sendable, Equatable {
         case decideTag:
             guard let record = readRecord(&reader), reader.isAtEnd else { return nil }
             return .decide(id: xid, record: record)
+        case oracleLimitTag:
+            return reader.isAtEnd ? .oracleLimit(millis: xid) : nil
+        case batchTag:
+            var commands: [ReplicaCommand] = []
+            for _ in 0..<min(xid, 1 << 20) {
+                guard let length = reader.read(UInt32.self), let bytes = reader.readBytes(Int(length)),
+                    let command = decode(bytes)
+                else { return nil }
+                commands.append(command)
+            }
+            return reader.isAtEnd && UInt64(commands.count) == xid ? .batch(commands) : nil
         case loadTag:
             guard let lower = reader.read(UInt64.self), let upper = reader.read(UInt64.self), lower <= upper,
                 let row = readRow(&reader), reader.isAtEnd
@@ -194,11 +225,12 @@ enum ReplicaSnapshot {
         var highestXid: TransactionID
         var prepared: [PreparedEntry]
         var records: [UInt64: TransactionRecord]
+        var oracleLimitMillis: UInt64 = 0
     }
 
     static func encode(
         rows: [CommittedRow], highestXid: TransactionID, prepared: [PreparedEntry] = [],
-        records: [UInt64: TransactionRecord] = [:]
+        records: [UInt64: TransactionRecord] = [:], oracleLimitMillis: UInt64 = 0
     ) -> [UInt8] {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(16 + rows.count * (34 + (rows.first?.row.payload.count ?? 0)))
@@ -209,7 +241,7 @@ enum ReplicaSnapshot {
             bytes.appendLittleEndian(entry.xmin)
             ReplicaCommand.append(entry.row, to: &bytes)
         }
-        guard !prepared.isEmpty || !records.isEmpty else { return bytes }
+        guard !prepared.isEmpty || !records.isEmpty || oracleLimitMillis > 0 else { return bytes }
         bytes.appendLittleEndian(UInt64(prepared.count))
         for entry in prepared {
             bytes.appendLittleEndian(entry.xid)
@@ -222,6 +254,7 @@ enum ReplicaSnapshot {
             bytes.appendLittleEndian(id)
             ReplicaCommand.appendRecord(record, to: &bytes)
         }
+        bytes.appendLittleEndian(oracleLimitMillis)
         return bytes
     }
 
@@ -254,6 +287,8 @@ enum ReplicaSnapshot {
             }
             decoded.records[id] = record
         }
+        guard let limit = reader.read(UInt64.self) else { return nil }
+        decoded.oracleLimitMillis = limit
         return reader.isAtEnd ? decoded : nil
     }
 }

@@ -39,6 +39,7 @@ final class ReplicaStateMachine: RaftStateMachine {
         /// applied wins).
         var records: [UInt64: TransactionRecord] = [:]
         var phaseTwoUnknown: UInt64 = 0
+        var oracleLimitMillis: UInt64 = 0
         var appliedIndex: UInt64 = 0
         var appliedTerm: UInt64 = 0
         var diverged = false
@@ -69,6 +70,9 @@ final class ReplicaStateMachine: RaftStateMachine {
 
     /// The decision recorded for global transaction `id`, if any.
     func record(of id: UInt64) -> TransactionRecord? { state.withLock { $0.records[id] } }
+
+    /// The timestamp oracle's persisted bound (home region).
+    var oracleLimitMillis: UInt64 { state.withLock { $0.oracleLimitMillis } }
 
     /// How many transaction records this replica holds.
     var recordCount: Int { state.withLock { $0.records.count } }
@@ -137,43 +141,53 @@ final class ReplicaStateMachine: RaftStateMachine {
                 s.undecodable += 1
                 return
             }
-            do throws(StorageError) {
-                switch command {
-                case .commit(let xid, let writes):
-                    switch s.local.removeValue(forKey: xid) {
-                    case .proposed: try storage.commitReplicated(xid)
-                    case .committedAhead: break
-                    case nil: s.deposedAborts += UInt64(try storage.applyReplicated(xid: xid, writes: writes))
-                    }
-                case .load(let xid, let keys, let row):
-                    try storage.applyReplicatedLoad(xid: xid, keys: keys, row: row)
-                case .prepare(let xid, let global, let writes):
-                    switch s.local.removeValue(forKey: xid) {
-                    case .proposed: try storage.prepareReplicated(xid)
-                    case .committedAhead: break
-                    case nil: s.deposedAborts += UInt64(try storage.applyReplicatedPrepare(xid: xid, writes: writes))
-                    }
-                    if s.prepared[xid] == nil { s.prepared[xid] = Prepared(global: global, since: clock.nowNanos()) }
-                case .commitPrepared(let xid, let commitTimestamp):
-                    guard s.prepared.removeValue(forKey: xid) != nil else {
-                        s.phaseTwoUnknown += 1
-                        return
-                    }
-                    try storage.commitReplicatedPrepared(xid, at: commitTimestamp)
-                    finishedPrepared.append((xid, true))
-                case .abortPrepared(let xid):
-                    guard s.prepared.removeValue(forKey: xid) != nil else {
-                        s.phaseTwoUnknown += 1
-                        return
-                    }
-                    try storage.abortReplicatedPrepared(xid)
-                    finishedPrepared.append((xid, false))
-                case .decide(let id, let record):
-                    if s.records[id] == nil { s.records[id] = record }
+            apply(command, &s, finished: &finishedPrepared)
+        }
+    }
+
+    /// Applies one command (each member of a batch in turn); a failure is counted, and the rest of
+    /// a batch still applies.
+    private func apply(_ command: ReplicaCommand, _ s: inout State, finished: inout [(TransactionID, Bool)]) {
+        do throws(StorageError) {
+            switch command {
+            case .commit(let xid, let writes):
+                switch s.local.removeValue(forKey: xid) {
+                case .proposed: try storage.commitReplicated(xid)
+                case .committedAhead: break
+                case nil: s.deposedAborts += UInt64(try storage.applyReplicated(xid: xid, writes: writes))
                 }
-            } catch {
-                s.applyFailures += 1
+            case .load(let xid, let keys, let row):
+                try storage.applyReplicatedLoad(xid: xid, keys: keys, row: row)
+            case .prepare(let xid, let global, let writes):
+                switch s.local.removeValue(forKey: xid) {
+                case .proposed: try storage.prepareReplicated(xid)
+                case .committedAhead: break
+                case nil: s.deposedAborts += UInt64(try storage.applyReplicatedPrepare(xid: xid, writes: writes))
+                }
+                if s.prepared[xid] == nil { s.prepared[xid] = Prepared(global: global, since: clock.nowNanos()) }
+            case .commitPrepared(let xid, let commitTimestamp):
+                guard s.prepared.removeValue(forKey: xid) != nil else {
+                    s.phaseTwoUnknown += 1
+                    return
+                }
+                try storage.commitReplicatedPrepared(xid, at: commitTimestamp)
+                finished.append((xid, true))
+            case .abortPrepared(let xid):
+                guard s.prepared.removeValue(forKey: xid) != nil else {
+                    s.phaseTwoUnknown += 1
+                    return
+                }
+                try storage.abortReplicatedPrepared(xid)
+                finished.append((xid, false))
+            case .decide(let id, let record):
+                if s.records[id] == nil { s.records[id] = record }
+            case .oracleLimit(let millis):
+                s.oracleLimitMillis = max(s.oracleLimitMillis, millis)
+            case .batch(let commands):
+                for member in commands { apply(member, &s, finished: &finished) }
             }
+        } catch {
+            s.applyFailures += 1
         }
     }
 
@@ -205,6 +219,7 @@ final class ReplicaStateMachine: RaftStateMachine {
             s.prepared = [:]
             for entry in decoded.prepared { s.prepared[entry.xid] = Prepared(global: entry.global, since: now) }
             s.records = decoded.records
+            s.oracleLimitMillis = max(s.oracleLimitMillis, decoded.oracleLimitMillis)
             if s.local.values.contains(where: { if case .committedAhead = $0 { true } else { false } }) {
                 s.diverged = true
             }
@@ -225,7 +240,7 @@ final class ReplicaStateMachine: RaftStateMachine {
             }
             return ReplicaSnapshot.encode(
                 rows: storage.committedRows(excluding: ahead), highestXid: storage.highestTransactionID,
-                prepared: prepared, records: s.records)
+                prepared: prepared, records: s.records, oracleLimitMillis: s.oracleLimitMillis)
         }
     }
 }

@@ -80,7 +80,23 @@ extension ReplicatedCluster {
         var attempt = 0
         while true {
             attempt += 1
-            let outcome = await attemptTwoPhase(request, at: coordinator, placement: placement, trace: &trace)
+            let outcome: AttemptOutcome
+            if let batcher = twoPhaseBatcher {
+                // Batch commit: wait for the batch of this participant set (L1 `batchWait`), then
+                // take the batch's spans.
+                let key = "\(coordinator):" + Self.participantKey(request, placement: placement)
+                let waited = clock.nowNanos()
+                let member = await batcher.submit(request, key: key) { [self] requests in
+                    await runBatch(requests, at: coordinator, placement: placement)
+                }
+                let spans = member.trace.nanos.reduce(UInt64(0), &+)
+                let elapsed = clock.nowNanos() &- waited
+                trace.add(.batchWait, elapsed > spans ? elapsed - spans : 0)
+                trace.add(member.trace)
+                outcome = member.outcome
+            } else {
+                outcome = await attemptTwoPhase(request, at: coordinator, placement: placement, trace: &trace)
+            }
             switch outcome {
             case .committed(let xid):
                 return TransferResult(
@@ -104,7 +120,7 @@ extension ReplicatedCluster {
         }
     }
 
-    enum AttemptOutcome {
+    enum AttemptOutcome: Sendable {
         case committed(TransactionID)
         case rejected
         case failed(sqlState: String)
@@ -124,8 +140,9 @@ extension ReplicatedCluster {
         trace.add(.redirect, clock.nowNanos() &- asked)
         let stamped = clock.nowNanos()
         if request.causalTimestamp > 0 { _ = try? leader.hlc.update(HybridTimestamp(rawValue: request.causalTimestamp)) }
-        let timestamp = coordinatorTimestamp(region: regions[coordinator], hlc: leader.hlc)
+        let issued = await transactionTimestamp(region: coordinator, leader: leader)
         trace.add(.timestamp, clock.nowNanos() &- stamped)
+        guard let timestamp = issued else { return .failed(sqlState: TransactionError.Code.adminShutdown.rawValue) }
         let global = GlobalTransaction(id: timestamp, coordinator: coordinator)
 
         // Phase one: every participant executes its legs and prepares, in parallel; the slowest
@@ -152,7 +169,7 @@ extension ReplicatedCluster {
                     let elapsed = clock.nowNanos() &- sent
                     switch reply {
                     case .voted(let vote): return (part.region, vote, elapsed)
-                    case .unavailable, .transferred, .finished, .record:
+                    case .unavailable, .transferred, .finished, .record, .timestamps, .votedBatch:
                         return (
                             part.region,
                             ParticipantVote(
@@ -221,6 +238,11 @@ extension ReplicatedCluster {
         }
         regions[coordinator].twoPhase.commits.add(1, ordering: .relaxed)
         return .committed(commitTimestamp)
+    }
+
+    /// The sorted regions a transfer touches, as a batch key.
+    static func participantKey(_ request: TransferRequest, placement: AccountPlacement) -> String {
+        Set(request.legs.map { placement.region(of: $0.account) }).sorted().map(String.init).joined(separator: ",")
     }
 
     /// SQLSTATE 40003, statement completion unknown: the coordinator failed after the
@@ -333,6 +355,12 @@ extension ReplicatedCluster {
             }
             if !decided.commit { region.twoPhase.abortRecords.add(1, ordering: .relaxed) }
             return .record(decided)
+        case .timestamps(let count):
+            return await serveTimestamps(count: count)
+        case .executeBatch(let works):
+            return await serveBatch(region: index, works)
+        case .finishBatch(let list):
+            return await serveFinishBatch(region: index, list)
         }
     }
 
@@ -376,9 +404,21 @@ extension ReplicaIncarnation {
     /// Phase one at this leader: executes `work`'s legs in a local transaction under the
     /// coordinator's timestamp (or a pushed one above what this replica issued), then prepares it
     /// through the region's log. Nothing stays prepared unless the vote is `prepared`.
-    func participate(_ work: ParticipantWork, configuration: EngineConfiguration, trace before: Trace) async
-        -> ParticipantVote
-    {
+    func participate(
+        _ work: ParticipantWork, configuration: EngineConfiguration, trace before: Trace, group: GroupPrepare? = nil
+    ) async -> ParticipantVote {
+        let submitted = SubmittedFlag()
+        let vote = await participateOnce(
+            work, configuration: configuration, trace: before, group: group, submitted: submitted)
+        // A batch member that failed before handing its write set must not hold up the batch.
+        if let group, !submitted.isSet { group.withdraw() }
+        return vote
+    }
+
+    private func participateOnce(
+        _ work: ParticipantWork, configuration: EngineConfiguration, trace before: Trace, group: GroupPrepare?,
+        submitted: SubmittedFlag
+    ) async -> ParticipantVote {
         let clock = configuration.clock
         var trace = before
         let asked = clock.nowNanos()
@@ -426,7 +466,9 @@ extension ReplicaIncarnation {
             let log = self.log
             let global = work.global
             try await runtime.prepareReplicated(transaction) { writes throws(TransactionError) in
-                try await log.replicatePrepare(transaction.xid, global: global, writes: writes)
+                submitted.set()
+                if let group { return try await group.prepare(transaction.xid, global: global, writes: writes) }
+                return try await log.replicatePrepare(transaction.xid, global: global, writes: writes)
             }
         } catch {
             runtime.abort(transaction)
@@ -448,4 +490,11 @@ extension ReplicaIncarnation {
         trace.add(transaction.trace.withoutExecution())
         return ParticipantVote(outcome: .prepared(xid: transaction.xid), trace: trace, processingNanos: 0)
     }
+}
+
+/// Whether a batch member handed its write set to its group (set once).
+final class SubmittedFlag: Sendable {
+    private let flag = Atomic<Bool>(false)
+    func set() { flag.store(true, ordering: .relaxed) }
+    var isSet: Bool { flag.load(ordering: .relaxed) }
 }

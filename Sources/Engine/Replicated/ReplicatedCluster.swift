@@ -93,6 +93,10 @@ final class ReplicatedCluster: Sendable {
     /// The coordinators' and participants' messages between regions (2PC, gateway forwards,
     /// in-doubt checks), over the same WAN as the Raft groups.
     let twoPhaseNetwork: RegionNetwork
+    /// The timestamp oracle and the regions' batchers (`timestamps: tso`).
+    let oracle: TimestampService
+    /// Batch commit's grouping of transactions across regions (nil when batch commit is off).
+    let twoPhaseBatcher: TwoPhaseBatcher?
     private let twoPhaseTask: Task<Void, Never>
     /// Checks prepared transactions that waited too long (their coordinator may have failed).
     private let resolverTask = Mutex<Task<Void, Never>?>(nil)
@@ -144,6 +148,10 @@ final class ReplicatedCluster: Sendable {
                     seed: configuration.seed &+ 0x5EED),
                 clock: configuration.clock))
         twoPhaseNetwork = regionNetwork
+        oracle = TimestampService(regions: regionCount)
+        twoPhaseBatcher = configuration.batch.map {
+            TwoPhaseBatcher(window: $0.window, maxSize: $0.maxSize, clock: configuration.clock)
+        }
         twoPhaseTask = Task { await regionNetwork.run() }
         nodeOptions = RaftNodeOptions(
             tickNanos: 10_000_000, replication: configuration.replication == .async ? .async : .sync)
