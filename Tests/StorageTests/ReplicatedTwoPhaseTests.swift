@@ -448,6 +448,7 @@ struct ReplicatedTwoPhaseTests {
 
             let report = engine.vacuum(freeze: true)
             #expect(report.horizon == engine.highestTransactionID + 1)
+            #expect(report.aliasesRemoved == 3)
             #expect(engine.state.withLock { $0.commitLog.aliases.isEmpty })
             #expect(engine.statistics().commitLogEntries == 0)
             #expect(engine.heapVersions[1]?.count == 1)
@@ -474,6 +475,8 @@ struct ReplicatedTwoPhaseTests {
 
 /// A random interleaving of writers (running, prepared, committed at their id or pushed, aborted),
 /// readers holding snapshots, and vacuum passes, checked against a model of the committed state.
+/// A follower applies every prepare entry and decision, and is now and then restored from the
+/// leader's committed rows and prepared write sets (a Raft snapshot); it ends with the leader's state.
 struct ReplicatedTwoPhaseScenario {
     static let keys: [AccountID] = Array(0..<6)
     /// Ids are issued 10 apart so a push (xid + 1...9) lands between two transactions' ids.
@@ -494,6 +497,7 @@ struct ReplicatedTwoPhaseScenario {
     var random: SeededGenerator
     let seed: UInt64
     let engine: StorageEngine
+    let follower: StorageEngine
     var model: [AccountID: Int64] = [:]
     var writers: [Writer] = []
     var readers: [Reader] = []
@@ -506,6 +510,9 @@ struct ReplicatedTwoPhaseScenario {
         try await engine.bulkLoad(keys: 0..<AccountID(Self.keys.count), row: Row(balance: 0))
         for key in Self.keys { model[key] = 0 }
         nextID = engine.highestTransactionID + Self.idGap
+        follower = try StorageEngine(
+            directory: directory + "/follower", options: ReplicatedTwoPhaseTests.replicaOptions())
+        try follower.restoreReplicated(rows: engine.committedRows(), highestXid: engine.highestTransactionID)
     }
 
     mutating func issue() -> TransactionID {
@@ -521,7 +528,7 @@ struct ReplicatedTwoPhaseScenario {
     }
 
     mutating func step() throws {
-        switch Int.random(in: 0..<9, using: &random) {
+        switch Int.random(in: 0..<10, using: &random) {
         case 0, 1:
             let locked = Set(writers.flatMap(\.balances.keys))
             let free = Self.keys.filter { !locked.contains($0) }
@@ -537,7 +544,10 @@ struct ReplicatedTwoPhaseScenario {
             guard let index = writers.indices.filter({ !writers[$0].prepared }).randomElement(using: &random) else {
                 return
             }
-            try engine.prepareReplicated(writers[index].xid)
+            let xid = writers[index].xid
+            let writes = try engine.writeSet(of: xid)
+            try engine.prepareReplicated(xid)
+            #expect(try follower.applyReplicatedPrepare(xid: xid, writes: writes) == 0, "seed \(seed)")
             writers[index].prepared = true
         case 3, 4:
             guard let index = writers.indices.filter({ writers[$0].prepared }).randomElement(using: &random) else {
@@ -546,9 +556,11 @@ struct ReplicatedTwoPhaseScenario {
             let writer = writers.remove(at: index)
             if random.chance(25) {
                 try engine.abortReplicatedPrepared(writer.xid)
+                try follower.abortReplicatedPrepared(writer.xid)
             } else {
                 let push = random.chance(60) ? TransactionID.random(in: 1..<Self.idGap, using: &random) : 0
                 try engine.commitReplicatedPrepared(writer.xid, at: writer.xid + push)
+                try follower.commitReplicatedPrepared(writer.xid, at: writer.xid + push)
                 for (key, balance) in writer.balances { model[key] = balance }
             }
         case 5:
@@ -562,6 +574,12 @@ struct ReplicatedTwoPhaseScenario {
             }
         case 7:
             engine.vacuum(freeze: random.chance(50))
+        case 8:
+            let restored = try follower.restoreReplicated(
+                rows: engine.committedRows(), highestXid: engine.highestTransactionID,
+                prepared: engine.preparedWriteSets())
+            #expect(restored == 0, "seed \(seed): the follower's prepared transactions are carried over")
+            #expect(follower.preparedTransactions() == engine.preparedTransactions(), "seed \(seed)")
         default:
             // A writer still running when its leader is deposed: the abort a replicated runtime does.
             guard let index = writers.indices.filter({ !writers[$0].prepared }).randomElement(using: &random) else {
@@ -579,11 +597,16 @@ struct ReplicatedTwoPhaseScenario {
         for writer in writers {
             if writer.prepared {
                 try engine.abortReplicatedPrepared(writer.xid)
+                try follower.abortReplicatedPrepared(writer.xid)
             } else {
                 try engine.abort(writer.xid)
             }
         }
         writers = []
+        #expect(follower.committedRows() == engine.committedRows(), "seed \(seed)")
+        #expect(follower.stateHash() == engine.stateHash(), "seed \(seed)")
+        #expect(follower.preparedTransactions().isEmpty, "seed \(seed)")
+        try follower.close()
         engine.vacuum(freeze: true)
         #expect(engine.state.withLock { $0.commitLog.aliases.isEmpty }, "seed \(seed)")
         #expect(engine.committedBalances() == model, "seed \(seed)")
