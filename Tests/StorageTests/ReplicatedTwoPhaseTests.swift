@@ -356,6 +356,52 @@ struct ReplicatedTwoPhaseTests {
         }
     }
 
+    @Test("a leader applying its own prepare entry through the log prepares its running transaction in place")
+    func applyPrepareOnOwnRunningTransaction() async throws {
+        try await withTemporaryDirectory { directory in
+            let engine = try await Self.loadedEngine(directory)
+            let xid = try engine.begin()
+            try engine.write(1, Row(balance: 7), for: xid, snapshot: nil)
+            try engine.lock(2, for: xid, snapshot: nil)
+            let writes = try engine.writeSet(of: xid)
+            let versions = engine.statistics().versionsInHeap
+            #expect(try engine.applyReplicatedPrepare(xid: xid, writes: writes) == 0)
+            #expect(engine.statistics().versionsInHeap == versions, "its own version is overwritten, not doubled")
+            #expect(engine.rowsWithDuplicateVersions.isEmpty)
+            #expect(engine.preparedTransactions() == [xid])
+            #expect(engine.preparedLocks() == [xid: [1, 2]])
+            #expect(engine.status(of: xid) == .prepared)
+            try engine.commitReplicatedPrepared(xid, at: xid + 1)
+            #expect(engine.committedRow(1) == CommittedRow(key: 1, row: Row(balance: 7), xmin: xid + 1))
+            #expect(engine.preparedLocks().isEmpty)
+            try engine.close()
+        }
+    }
+
+    @Test("a restore refuses two prepared write sets naming one row, and changes nothing")
+    func restoreRefusesOverlappingPreparedSets() async throws {
+        try await withTemporaryDirectory { directory in
+            let engine = try await Self.loadedEngine(directory)
+            let rows = engine.committedRows()
+            let hash = engine.stateHash()
+            let running = try engine.begin()
+            let sets: [(xid: TransactionID, writes: [ReplicatedWrite])] = [
+                (running + 10, [ReplicatedWrite(key: 1, row: Row(balance: 1))]),
+                (
+                    running + 20,
+                    [ReplicatedWrite(key: 2, row: Row(balance: 2)), ReplicatedWrite(key: 1, row: Row(balance: 3))]
+                ),
+            ]
+            #expect(throws: StorageError.rowLockedByPrepared(key: 1, holder: running + 10)) {
+                try engine.restoreReplicated(rows: rows, highestXid: running, prepared: sets)
+            }
+            #expect(engine.isActive(running))
+            #expect(engine.preparedTransactions().isEmpty)
+            #expect(engine.stateHash() == hash)
+            try engine.close()
+        }
+    }
+
     @Test("committed views leave prepared versions out; a snapshot's prepared write sets restore with their locks")
     func preparedStateSurvivesRestore() async throws {
         try await withTemporaryDirectory { directory in
