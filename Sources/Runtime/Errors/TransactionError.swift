@@ -80,6 +80,11 @@ public struct TransactionError: Error, Sendable, Hashable, CustomStringConvertib
             self.init(.serializationFailure, error.description, xid: xid)
         case .notActive: self.init(.inFailedTransaction, error.description, xid: xid)
         case .payloadTooLarge(let key, _): self.init(.internalError, error.description, xid: xid, key: key)
+        // Replicated two-phase commit (L2's coordinator and replicas, not an L1 session): a log
+        // that contradicts the locks, or a decision with an unusable timestamp, is a bug above L0.
+        case .rowLockedByPrepared(let key, _): self.init(.internalError, error.description, xid: xid, key: key)
+        case .commitTimestampBelowTransaction, .commitTimestampInUse:
+            self.init(.internalError, error.description, xid: xid)
         }
     }
 }

@@ -139,15 +139,38 @@ extension StorageEngine {
     /// keeps its `xmin`, nothing running, the commit log empty. Transaction ids issued later stay
     /// above `highestXid` and above every restored `xmin`. Transactions still running here (a
     /// deposed leader's) are aborted: their commits can no longer happen. Returns how many.
+    ///
+    /// `prepared` (the snapshot's `preparedWriteSets()`) is installed after the rows exactly as
+    /// `applyReplicatedPrepare` would: each a prepared transaction holding its rows' locks. One
+    /// prepared here already and in `prepared` is carried over, not counted as aborted. Two sets
+    /// naming one row fail with `rowLockedByPrepared` before anything changes.
     @discardableResult
-    public func restoreReplicated(rows: [CommittedRow], highestXid: TransactionID) throws(StorageError) -> Int {
-        try state.withLock { s throws(StorageError) -> Int in
+    public func restoreReplicated(
+        rows: [CommittedRow], highestXid: TransactionID,
+        prepared: [(xid: TransactionID, writes: [ReplicatedWrite])] = []
+    ) throws(StorageError) -> Int {
+        var lockHolder: [AccountID: TransactionID] = [:]
+        for entry in prepared {
+            for write in entry.writes {
+                if write.row.payload.count > Row.maxPayloadBytes {
+                    throw StorageError.payloadTooLarge(key: write.key, bytes: write.row.payload.count)
+                }
+                if let holder = lockHolder[write.key], holder != entry.xid {
+                    throw StorageError.rowLockedByPrepared(key: write.key, holder: holder)
+                }
+                lockHolder[write.key] = entry.xid
+            }
+        }
+        let carried = Set(prepared.map(\.xid))
+        return try state.withLock { s throws(StorageError) -> Int in
             if s.closed { throw StorageError.closed }
-            let aborted = s.active.count
-            for xid in Array(s.active.keys) {
+            var aborted = 0
+            for (xid, txn) in Array(s.active) {
                 s.commitLog.set(xid, .aborted)
                 finish(xid, &s)
+                if txn.phase == .prepared && carried.contains(xid) { continue }
                 s.statistics.aborts += 1
+                aborted += 1
             }
             var heap = Heap()
             heap.reserveCapacity(adding: rows.count)
@@ -163,6 +186,10 @@ extension StorageEngine {
             s.commitLogAfterVacuum = 0
             s.rowLocks = [:]
             s.highestXid = highest
+            for entry in prepared {
+                // Cannot fail: nothing runs, the commit log is empty, no two sets share a row.
+                _ = try installPrepared(xid: entry.xid, writes: entry.writes, &s)
+            }
             return aborted
         }
     }

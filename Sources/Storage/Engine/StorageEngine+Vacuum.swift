@@ -85,6 +85,13 @@ extension StorageEngine {
                 start = end
             }
             return state.withLock { s in
+                // A pushed timestamp's alias matters only to a snapshot listing its original in
+                // progress; every such snapshot has xmin <= original and its owner, still running,
+                // holds the horizon at or below it. Below the horizon, none is left. (The alias
+                // keeps nothing else alive: versions stamped T are frozen or pruned by T's own
+                // commit-log status, and T > original, so a T below the horizon has its original
+                // below it too.)
+                let aliasesRemoved = s.commitLog.pruneAliases(below: horizon)
                 s.statistics.versionsVacuumed += UInt64(removed)
                 s.statistics.versionsFrozen += UInt64(frozen)
                 s.statistics.vacuums += 1
@@ -92,7 +99,7 @@ extension StorageEngine {
                 s.commitLogAfterVacuum = s.commitLog.count
                 return VacuumReport(
                     horizon: horizon, versionsRemoved: removed, commitLogEntriesRemoved: dropped,
-                    versionsFrozen: frozen)
+                    versionsFrozen: frozen, aliasesRemoved: aliasesRemoved)
             }
         }
     }

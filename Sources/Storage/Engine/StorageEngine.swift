@@ -331,7 +331,10 @@ public final class StorageEngine: Sendable {
             let live = StorageEngine.liveIndex(chain, owner: xid, s.commitLog)
         {
             let creator = chain[live].xmin
-            if creator != xid, !snapshot.committedBefore(creator, status: s.commitLog.creatorStatus(chain[live])) {
+            if creator != xid,
+                !snapshot.committedBefore(
+                    creator, status: s.commitLog.creatorStatus(chain[live]), aliases: s.commitLog.aliases)
+            {
                 s.statistics.concurrentUpdateConflicts += 1
                 throw StorageError.concurrentUpdate(key: key, by: creator)
             }

@@ -8,6 +8,9 @@ public struct StorageStatistics: Sendable, Hashable {
     public var aborts: UInt64 = 0
     /// Transactions prepared for two-phase commit.
     public var prepares: UInt64 = 0
+    /// Prepared transactions committed at a timestamp above their id (the commit-timestamp push:
+    /// their versions were restamped with it).
+    public var commitTimestampPushes: UInt64 = 0
     /// Writes and locks refused because another transaction held the row.
     public var rowLockConflicts: UInt64 = 0
     /// Writes refused by first-updater-wins (the row changed after the writer's snapshot).
@@ -71,4 +74,6 @@ public struct VacuumReport: Sendable, Hashable {
     public var commitLogEntriesRemoved: Int
     /// Versions frozen (a freezing pass only).
     public var versionsFrozen: Int = 0
+    /// Commit-timestamp aliases dropped (their original id fell below the horizon).
+    public var aliasesRemoved: Int = 0
 }

@@ -7,6 +7,14 @@
 /// truncation), so the log holds only recent transactions.
 struct CommitLog: Sendable {
     private(set) var entries: [TransactionID: TransactionStatus] = [:]
+    /// Pushed commit timestamps: commit timestamp -> the transaction's original id. A transaction
+    /// prepared under id `xid` and committed at `T > xid` has its versions stamped `T`; a snapshot
+    /// taken while it was prepared lists `xid` (not `T`) in progress, and must still not see it,
+    /// so visibility checks `T`'s original too (`Snapshot.committedBefore`). Empty unless pushes
+    /// happened; vacuum drops an alias once its original is below the horizon (no running
+    /// transaction's snapshot can list it in progress any more). Not persisted: a restart or a
+    /// restore leaves no snapshot taken before it.
+    private(set) var aliases: [TransactionID: TransactionID] = [:]
 
     /// The status of `xid`; ids the log never heard of (or forgot after truncation, when no
     /// unfrozen version names them) are in progress (never visible).
@@ -36,6 +44,18 @@ struct CommitLog: Sendable {
 
     mutating func remove(_ xid: TransactionID) {
         entries[xid] = nil
+    }
+
+    mutating func setAlias(_ commitTimestamp: TransactionID, original xid: TransactionID) {
+        aliases[commitTimestamp] = xid
+    }
+
+    /// Drops the aliases whose original id is below `horizon`; returns how many.
+    mutating func pruneAliases(below horizon: TransactionID) -> Int {
+        guard !aliases.isEmpty else { return 0 }
+        let before = aliases.count
+        aliases = aliases.filter { $0.value >= horizon }
+        return before - aliases.count
     }
 
     var count: Int { entries.count }

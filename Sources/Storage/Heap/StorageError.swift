@@ -21,6 +21,17 @@ public enum StorageError: Error, Sendable, Hashable, CustomStringConvertible {
     case io(path: String, message: String)
     /// A checkpoint file failed its checksum or format check.
     case corruptCheckpoint(path: String, reason: String)
+    /// A replicated prepare entry names a row that another prepared (or committing) transaction,
+    /// `holder`, has locked: two transactions prepared on one row would both be allowed to commit,
+    /// so the entry is refused and nothing of it applied. The replicated logs disagree with the
+    /// locks: a bug above L0, not a conflict to retry.
+    case rowLockedByPrepared(key: AccountID, holder: TransactionID)
+    /// A commit timestamp below the prepared transaction's own id: snapshots order transactions by
+    /// id, and a transaction's commit can only move later, never earlier, than its id.
+    case commitTimestampBelowTransaction(TransactionID, commitTimestamp: TransactionID)
+    /// A commit timestamp this engine already knows as another transaction's (committed, aborted,
+    /// prepared, running, or an earlier push's): stamping it would merge two transactions.
+    case commitTimestampInUse(TransactionID, commitTimestamp: TransactionID)
 
     public var description: String {
         switch self {
@@ -36,6 +47,11 @@ public enum StorageError: Error, Sendable, Hashable, CustomStringConvertible {
         case .closed: "the storage engine is closed"
         case .io(let path, let message): "I/O error on \(path): \(message)"
         case .corruptCheckpoint(let path, let reason): "checkpoint \(path) is corrupt: \(reason)"
+        case .rowLockedByPrepared(let key, let holder): "row \(key) is locked by prepared transaction \(holder)"
+        case .commitTimestampBelowTransaction(let xid, let commitTimestamp):
+            "commit timestamp \(commitTimestamp) is below the id of transaction \(xid)"
+        case .commitTimestampInUse(let xid, let commitTimestamp):
+            "commit timestamp \(commitTimestamp) for transaction \(xid) is already another transaction's"
         }
     }
 }
