@@ -99,7 +99,8 @@ struct TwoPhaseCommitTests {
         }
     }
 
-    @Test("the WAN round trips per class: locality on coordinates from the client's region, off through the home region")
+    @Test(
+        "the WAN round trips per class: locality on coordinates from the client's region, off through the home region")
     func roundTripsByLocality() async throws {
         for locality in [true, false] {
             try await withDataDirectory { directory in
@@ -177,12 +178,14 @@ struct TwoPhaseCommitTests {
                 #expect(cluster.regions[0].twoPhase.abortRecords.load(ordering: .relaxed) >= 1)
             }
             let resolved = cluster.regions.map {
-                $0.twoPhase.inDoubtCommitted.load(ordering: .relaxed) + $0.twoPhase.inDoubtAborted.load(ordering: .relaxed)
+                $0.twoPhase.inDoubtCommitted.load(ordering: .relaxed)
+                    + $0.twoPhase.inDoubtAborted.load(ordering: .relaxed)
             }.reduce(0, +)
             #expect(resolved == (step == .duringPhaseTwo ? 2 : 3), "each participant left prepared is resolved once")
             // All legs or none, read at each region's leader.
-            for (region, expected) in [(0, committed ? 90 : 100), (1, committed ? 105 : 100), (2, committed ? 105 : 100)]
-            {
+            for (region, expected) in [
+                (0, committed ? 90 : 100), (1, committed ? 105 : 100), (2, committed ? 105 : 100),
+            ] {
                 let leader = try await cluster.leader(of: cluster.regions[region])
                 #expect(leader.storage.committedRow(account(region, 1))?.row.balance == Int64(expected))
             }
@@ -270,14 +273,17 @@ struct TwoPhaseCommitTests {
                 request.causalTimestamp = last
                 let result = await backend.transfer(request)
                 #expect(result.outcome == .committed)
-                #expect(result.xid > last, "transfer \(id) from region \(client) is after the one acknowledged before it")
+                #expect(
+                    result.xid > last, "transfer \(id) from region \(client) is after the one acknowledged before it")
                 last = result.xid
             }
             try await backend.shutdown()
         }
     }
 
-    @Test("timestamps: tso: every region's transactions take the home region's oracle, which never goes back across a failover")
+    @Test(
+        "timestamps: tso: every region's transactions take the home region's oracle, which never goes back across a failover"
+    )
     func timestampOracle() async throws {
         try await withDataDirectory { directory in
             var config = threeRegions(directory)
@@ -291,7 +297,9 @@ struct TwoPhaseCommitTests {
                 let client = Int(id % 3)
                 let target = id % 2 == 0 ? client : (client + 2) % 3
                 let result = await backend.transfer(
-                    transfer(id: id, client: client, from: account(client, Int(id % 4)), to: [account(target, 7)], amount: 1))
+                    transfer(
+                        id: id, client: client, from: account(client, Int(id % 4)), to: [account(target, 7)], amount: 1)
+                )
                 #expect(result.outcome == .committed)
                 acknowledged[id] = result.xid
                 highest = max(highest, result.xid)
@@ -309,13 +317,16 @@ struct TwoPhaseCommitTests {
             for id in UInt64(10)...15 {
                 let client = Int(id % 3)
                 let result = await backend.transfer(
-                    transfer(id: id, client: client, from: account(client, 8), to: [account((client + 1) % 3, 9)], amount: 1))
+                    transfer(
+                        id: id, client: client, from: account(client, 8), to: [account((client + 1) % 3, 9)], amount: 1)
+                )
                 #expect(result.outcome == .committed)
                 #expect(result.xid > before, "a timestamp after the failover is above every one before it")
                 acknowledged[id] = result.xid
             }
             let report = try await backend.audit(
-                AuditExpectation(accounts: accounts, initialBalance: 1_000, overdraft: false, acknowledged: acknowledged))
+                AuditExpectation(
+                    accounts: accounts, initialBalance: 1_000, overdraft: false, acknowledged: acknowledged))
             expectClean(report, total: 30_000)
             try await backend.shutdown()
         }

@@ -189,7 +189,8 @@ package enum Transfer {
             }
         }
         if let ledger {
-            try await context.write(ledgerKey(ledger.id), Row(balance: ledger.amount, payload: ledger.payload), wait: nil)
+            try await context.write(
+                ledgerKey(ledger.id), Row(balance: ledger.amount, payload: ledger.payload), wait: nil)
         }
     }
 

@@ -236,7 +236,8 @@ final class ReplicaStateMachine: RaftStateMachine {
             var prepared: [ReplicaSnapshot.PreparedEntry] = []
             for entry in storage.preparedWriteSets() where !ahead.contains(entry.xid) {
                 guard let info = s.prepared[entry.xid] else { continue }
-                prepared.append(ReplicaSnapshot.PreparedEntry(xid: entry.xid, global: info.global, writes: entry.writes))
+                prepared.append(
+                    ReplicaSnapshot.PreparedEntry(xid: entry.xid, global: info.global, writes: entry.writes))
             }
             return ReplicaSnapshot.encode(
                 rows: storage.committedRows(excluding: ahead), highestXid: storage.highestTransactionID,

@@ -36,7 +36,8 @@ final class TwoPhaseBatcher: Sendable {
     /// the batch size) and returns its member's outcome once `run` has run the batch.
     func submit(_ request: TransferRequest, key: String, run: @escaping Runner) async -> Outcome {
         await withCheckedContinuation { continuation in
-            let (full, opened) = open.withLock { batches -> ([(TransferRequest, CheckedContinuation<Outcome, Never>)]?, UInt64?) in
+            let (full, opened) = open.withLock {
+                batches -> ([(TransferRequest, CheckedContinuation<Outcome, Never>)]?, UInt64?) in
                 var batch = batches[key] ?? Open(id: nextID.add(1, ordering: .relaxed).newValue, members: [])
                 let isNew = batch.members.isEmpty
                 batch.members.append((request, continuation))
@@ -52,7 +53,8 @@ final class TwoPhaseBatcher: Sendable {
             } else if let opened {
                 Task {
                     try? await self.clock.sleep(for: self.window)
-                    let due = self.open.withLock { batches -> [(TransferRequest, CheckedContinuation<Outcome, Never>)]? in
+                    let due = self.open.withLock {
+                        batches -> [(TransferRequest, CheckedContinuation<Outcome, Never>)]? in
                         guard let batch = batches[key], batch.id == opened else { return nil }
                         batches[key] = nil
                         return batch.members.map { ($0.request, $0.continuation) }
@@ -63,13 +65,32 @@ final class TwoPhaseBatcher: Sendable {
         }
     }
 
+    /// Runs a closed batch as rounds of members that share no account (a member touching an
+    /// account an earlier member holds would wait for a lock only that round's own decision
+    /// releases): the first round takes every member it can, the next the rest, and so on.
     private func execute(
         _ batch: [(TransferRequest, CheckedContinuation<Outcome, Never>)], run: Runner
     ) async {
-        batches.add(1, ordering: .relaxed)
-        members.add(batch.count, ordering: .relaxed)
-        let outcomes = await run(batch.map(\.0))
-        for (member, outcome) in zip(batch, outcomes) { member.1.resume(returning: outcome) }
+        var remaining = batch
+        while !remaining.isEmpty {
+            var held = Set<AccountID>()
+            var round: [(TransferRequest, CheckedContinuation<Outcome, Never>)] = []
+            var rest: [(TransferRequest, CheckedContinuation<Outcome, Never>)] = []
+            for member in remaining {
+                let accounts = member.0.legs.map(\.account)
+                if accounts.contains(where: held.contains) {
+                    rest.append(member)
+                } else {
+                    held.formUnion(accounts)
+                    round.append(member)
+                }
+            }
+            batches.add(1, ordering: .relaxed)
+            members.add(round.count, ordering: .relaxed)
+            let outcomes = await run(round.map(\.0))
+            for (member, outcome) in zip(round, outcomes) { member.1.resume(returning: outcome) }
+            remaining = rest
+        }
     }
 }
 
@@ -254,7 +275,8 @@ extension ReplicatedCluster {
             let participants = prepared[index].sorted { $0.region < $1.region }
             let commitTimestamp = participants.map(\.xid).max() ?? timestamps[index]
             if commitTimestamp != timestamps[index] { regions[coordinator].twoPhase.pushes.add(1, ordering: .relaxed) }
-            records[index] = TransactionRecord(commit: true, commitTimestamp: commitTimestamp, participants: participants)
+            records[index] = TransactionRecord(
+                commit: true, commitTimestamp: commitTimestamp, participants: participants)
         }
         let deciding = clock.nowNanos()
         var decided: [Int: TransactionRecord] = [:]
@@ -280,7 +302,8 @@ extension ReplicatedCluster {
                 }
                 outcomes[index] =
                     record.commit
-                    ? .committed(record.commitTimestamp) : .failed(sqlState: TransactionError.Code.serializationFailure.rawValue)
+                    ? .committed(record.commitTimestamp)
+                    : .failed(sqlState: TransactionError.Code.serializationFailure.rawValue)
                 for participant in prepared[index] {
                     finishes[participant.region, default: []].append(
                         (participant.xid, record.commit, record.commitTimestamp))
@@ -337,13 +360,30 @@ extension ReplicatedCluster {
             held.formUnion(accounts)
             admitted.append(position)
         }
+        // One session for the whole batch (one client connection, as a batch is one round).
+        let asked = clock.nowNanos()
+        let lease: SessionPool<EmbeddedSessionFactory>.Lease
+        do { lease = try await leader.executor.pool.acquire() } catch {
+            let code = (error as? TransactionError)?.sqlState ?? TransactionError.Code.internalError.rawValue
+            return .votedBatch(
+                works.map { _ in ParticipantVote(outcome: .failed(sqlState: code), trace: Trace(), processingNanos: 0) }
+            )
+        }
+        defer { leader.executor.pool.release(lease) }
+        var waited = Trace()
+        waited.add(.poolWait, clock.nowNanos() &- asked)
+        let session = lease.session.accountPayload
         let group = GroupPrepare(expected: admitted.count, log: leader.log)
         let configuration = configuration
         let results = await withTaskGroup(of: (Int, ParticipantVote).self) { tasks in
             for position in admitted {
                 let work = works[position]
-                tasks.addTask {
-                    (position, await leader.participate(work, configuration: configuration, trace: Trace(), group: group))
+                tasks.addTask { [waited] in
+                    (
+                        position,
+                        await leader.participate(
+                            work, configuration: configuration, trace: waited, group: group, session: session)
+                    )
                 }
             }
             var all: [(Int, ParticipantVote)] = []
@@ -362,7 +402,9 @@ extension ReplicatedCluster {
     }
 
     /// Phase two of a batch at this region's leader: one entry.
-    func serveFinishBatch(region index: Int, _ list: [(xid: TransactionID, commit: Bool, commitTimestamp: TransactionID)])
+    func serveFinishBatch(
+        region index: Int, _ list: [(xid: TransactionID, commit: Bool, commitTimestamp: TransactionID)]
+    )
         async -> RegionReply
     {
         guard let leader = try? await self.leader(of: regions[index]) else {
@@ -370,7 +412,8 @@ extension ReplicatedCluster {
         }
         let entry = ReplicaCommand.batch(
             list.map {
-                $0.commit ? .commitPrepared(xid: $0.xid, commitTimestamp: $0.commitTimestamp) : .abortPrepared(xid: $0.xid)
+                $0.commit
+                    ? .commitPrepared(xid: $0.xid, commitTimestamp: $0.commitTimestamp) : .abortPrepared(xid: $0.xid)
             })
         guard (try? await leader.node.proposeWithReceipt(entry.encoded())) != nil else {
             return .unavailable("the phase-two entry did not commit")

@@ -36,7 +36,9 @@ extension ReplicatedCluster {
             }
             trace.add(.redirect, clock.nowNanos() &- asked)
             // The client's last timestamp: this transfer's id (from the leader's HLC) is above it.
-            if request.causalTimestamp > 0 { _ = try? leader.hlc.update(HybridTimestamp(rawValue: request.causalTimestamp)) }
+            if request.causalTimestamp > 0 {
+                _ = try? leader.hlc.update(HybridTimestamp(rawValue: request.causalTimestamp))
+            }
             let attemptStart = clock.nowNanos()
             let result = await leader.executor.execute(
                 request, trace: trace, start: start, xid: oracleTransactionIDs(region: region.index, leader: leader))

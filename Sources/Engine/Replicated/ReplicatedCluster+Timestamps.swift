@@ -36,7 +36,8 @@ final class TimestampService: Sendable {
             let grant = served.withLock { s -> TimestampOracle.Grant in
                 let id = ObjectIdentifier(leader)
                 if s?.leader != id {
-                    s = Served(leader: id, oracle: TimestampOracle(persistedLimitMillis: leader.machine.oracleLimitMillis))
+                    s = Served(
+                        leader: id, oracle: TimestampOracle(persistedLimitMillis: leader.machine.oracleLimitMillis))
                 }
                 return s!.oracle.request(count: count * Int(span), nowMillis: wallMillis())
             }
@@ -100,7 +101,8 @@ final class TimestampService: Sendable {
                 return
             }
             let result: (served: [(Waiter, HybridTimestamp)], next: TimestampBatcher<Waiter>.Action?) =
-                batchers.withLock { all in all[region].received(first: HybridTimestamp(rawValue: ids[0]), count: count) }
+                batchers.withLock { all in all[region].received(first: HybridTimestamp(rawValue: ids[0]), count: count)
+                }
             // The batcher counts consecutive values; the tagged ids are spaced: hand them out by position.
             for (position, entry) in result.served.enumerated() { entry.0.resume(returning: ids[position]) }
             guard case .send(let more)? = result.next else { return }

@@ -46,7 +46,8 @@ extension ReplicatedCluster {
         let elapsed = clock.nowNanos() &- start
         guard case .transferred(let remote) = reply else {
             return TransferResult(
-                .failed(sqlState: TransactionError.Code.adminShutdown.rawValue), endToEndNanos: elapsed, l2Nanos: elapsed,
+                .failed(sqlState: TransactionError.Code.adminShutdown.rawValue), endToEndNanos: elapsed,
+                l2Nanos: elapsed,
                 xid: 0)
         }
         let hop = elapsed > remote.endToEndNanos ? elapsed - remote.endToEndNanos : 0
@@ -102,7 +103,8 @@ extension ReplicatedCluster {
                 return TransferResult(
                     .committed, retried: retried, trace: trace, endToEnd: clock.nowNanos() &- start, xid: xid)
             case .rejected:
-                return TransferResult(.rejected, retried: retried, trace: trace, endToEnd: clock.nowNanos() &- start, xid: 0)
+                return TransferResult(
+                    .rejected, retried: retried, trace: trace, endToEnd: clock.nowNanos() &- start, xid: 0)
             case .failed(let sqlState):
                 let retryable = TransactionError.Code(rawValue: sqlState)?.isRetryable ?? false
                 let elapsed = clock.nowNanos() &- start
@@ -139,7 +141,9 @@ extension ReplicatedCluster {
         }
         trace.add(.redirect, clock.nowNanos() &- asked)
         let stamped = clock.nowNanos()
-        if request.causalTimestamp > 0 { _ = try? leader.hlc.update(HybridTimestamp(rawValue: request.causalTimestamp)) }
+        if request.causalTimestamp > 0 {
+            _ = try? leader.hlc.update(HybridTimestamp(rawValue: request.causalTimestamp))
+        }
         let issued = await transactionTimestamp(region: coordinator, leader: leader)
         trace.add(.timestamp, clock.nowNanos() &- stamped)
         guard let timestamp = issued else { return .failed(sqlState: TransactionError.Code.adminShutdown.rawValue) }
@@ -156,7 +160,8 @@ extension ReplicatedCluster {
                 parts.append((region, [leg]))
             }
         }
-        let debitRegion = request.legs.first(where: \.isDebit).map { placement.region(of: $0.account) } ?? parts[0].region
+        let debitRegion =
+            request.legs.first(where: \.isDebit).map { placement.region(of: $0.account) } ?? parts[0].region
         let network = twoPhaseNetwork
         let votes = await withTaskGroup(of: (Int, ParticipantVote, UInt64).self) { group in
             for part in parts {
@@ -405,11 +410,32 @@ extension ReplicaIncarnation {
     /// coordinator's timestamp (or a pushed one above what this replica issued), then prepares it
     /// through the region's log. Nothing stays prepared unless the vote is `prepared`.
     func participate(
-        _ work: ParticipantWork, configuration: EngineConfiguration, trace before: Trace, group: GroupPrepare? = nil
+        _ work: ParticipantWork, configuration: EngineConfiguration, trace before: Trace, group: GroupPrepare? = nil,
+        session: [UInt8]? = nil
     ) async -> ParticipantVote {
         let submitted = SubmittedFlag()
-        let vote = await participateOnce(
-            work, configuration: configuration, trace: before, group: group, submitted: submitted)
+        let vote: ParticipantVote
+        if let session {
+            vote = await participateOnce(
+                work, configuration: configuration, trace: before, group: group, submitted: submitted,
+                payload: session)
+        } else {
+            // A session from the pool for this transfer's part.
+            var trace = before
+            let asked = configuration.clock.nowNanos()
+            do {
+                let lease = try await executor.pool.acquire()
+                trace.add(.poolWait, configuration.clock.nowNanos() &- asked)
+                vote = await participateOnce(
+                    work, configuration: configuration, trace: trace, group: group, submitted: submitted,
+                    payload: lease.session.accountPayload)
+                executor.pool.release(lease)
+            } catch {
+                trace.add(.poolWait, configuration.clock.nowNanos() &- asked)
+                let code = (error as? TransactionError)?.sqlState ?? TransactionError.Code.internalError.rawValue
+                vote = ParticipantVote(outcome: .failed(sqlState: code), trace: trace, processingNanos: 0)
+            }
+        }
         // A batch member that failed before handing its write set must not hold up the batch.
         if let group, !submitted.isSet { group.withdraw() }
         return vote
@@ -417,19 +443,9 @@ extension ReplicaIncarnation {
 
     private func participateOnce(
         _ work: ParticipantWork, configuration: EngineConfiguration, trace before: Trace, group: GroupPrepare?,
-        submitted: SubmittedFlag
+        submitted: SubmittedFlag, payload: [UInt8]
     ) async -> ParticipantVote {
-        let clock = configuration.clock
         var trace = before
-        let asked = clock.nowNanos()
-        let lease: SessionPool<EmbeddedSessionFactory>.Lease
-        do { lease = try await executor.pool.acquire() } catch {
-            trace.add(.poolWait, clock.nowNanos() &- asked)
-            let code = (error as? TransactionError)?.sqlState ?? TransactionError.Code.internalError.rawValue
-            return ParticipantVote(outcome: .failed(sqlState: code), trace: trace, processingNanos: 0)
-        }
-        trace.add(.poolWait, clock.nowNanos() &- asked)
-        defer { executor.pool.release(lease) }
         _ = try? hlc.update(HybridTimestamp(rawValue: work.timestamp))
         let runtime = executor.runtime
         // The coordinator's timestamp if it is above every id this replica issued, else a push to
@@ -461,8 +477,7 @@ extension ReplicaIncarnation {
         }
         do {
             try await Transfer.executePart(
-                work.legs, ledger: ledger, in: transaction, overdraft: configuration.overdraft,
-                payload: lease.session.accountPayload)
+                work.legs, ledger: ledger, in: transaction, overdraft: configuration.overdraft, payload: payload)
             let log = self.log
             let global = work.global
             try await runtime.prepareReplicated(transaction) { writes throws(TransactionError) in

@@ -218,8 +218,20 @@ final class ReplicatedCluster: Sendable {
 
     /// Stops the monitor (before the audit crashes and restarts every replica itself).
     func stopMonitor() async {
-        for take in [{ self.monitorTask.withLock { t in defer { t = nil }; return t } },
-                     { self.resolverTask.withLock { t in defer { t = nil }; return t } }] {
+        for take in [
+            {
+                self.monitorTask.withLock { t in
+                    defer { t = nil }
+                    return t
+                }
+            },
+            {
+                self.resolverTask.withLock { t in
+                    defer { t = nil }
+                    return t
+                }
+            },
+        ] {
             let task = take()
             task?.cancel()
             await task?.value
