@@ -21,7 +21,7 @@ struct DriverBenchCommand: AsyncParsableCommand {
     func run() async throws {
         let counts = clients.split(separator: ",").compactMap { Int($0) }.filter { $0 > 0 }
         guard !counts.isEmpty else { throw ValidationError("--clients must list positive integers") }
-        print("clients | transfers/s (null backend, per-layer recording, 1 s sampling)")
+        print("clients | transfers/s | CPU µs/transfer (null backend, per-layer recording, 1 s sampling)")
         for count in counts {
             var spec = WorkloadSpec(name: "driver-bench", accounts: 100_000)
             spec.load = .closedLoop(clients: [count])
@@ -31,7 +31,8 @@ struct DriverBenchCommand: AsyncParsableCommand {
                 spec: spec, options: DriverOptions(dataDirectory: NSTemporaryDirectory() + "layerbench-driver-bench"))
             guard let variant = spec.variants.first else { continue }
             let result = try await driver.run(variant: variant, index: 1, of: 1) { _ in NullBackend() }
-            print("\(String(count).padded(7)) | \(Int(result.tps))")
+            let cpu = result.counters["process_cpu_us_per_transfer"] ?? 0
+            print("\(String(count).padded(7)) | \(String(Int(result.tps)).padded(11)) | \(String(format: "%.3f", cpu))")
         }
     }
 }
