@@ -1,0 +1,95 @@
+import Results
+import WorkloadSpec
+
+extension SummaryMarkdown {
+    /// Where L2 time went, per variant x class: the mean of each span over the committed
+    /// transfers and its share of the mean L2 time; what no span accounts for is shown as
+    /// "other". Empty when no class has a breakdown (a backend that reports none gives all-zero
+    /// spans).
+    static func l2Breakdown(_ run: RunResult) -> [String] {
+        var rows: [[String]] = []
+        for variant in run.variants {
+            for result in variant.classes where result.l2Spans.sums.total > 0 {
+                let l2 = result.meanMicros(layer: .l2)
+                func share(_ micros: Double) -> String {
+                    l2 > 0 ? Format.fixed(micros / l2 * 100, 1) + " %" : "n/a"
+                }
+                var row = [variant.name, result.transferClass.rawValue, Format.millis(l2)]
+                for span in L2Span.allCases {
+                    let mean = result.l2Spans.meanMicros(span)
+                    row.append("\(Format.millis(mean)) (\(share(mean)))")
+                }
+                let other = max(0, l2 - result.l2Spans.meanTotalMicros)
+                row.append("\(Format.millis(other)) (\(share(other)))")
+                rows.append(row)
+            }
+        }
+        guard !rows.isEmpty else { return [] }
+        return [
+            "## L2 breakdown", "",
+            "Mean milliseconds of each L2 span per committed transfer and, in brackets, its share of the "
+                + "mean L2 time: the seed's latency budget (timestamp 1 ms local / 50 ms remote, 2PC 2 x RTT, "
+                + "WAL fsync) held against the measured spans. `other` is L2 time no span accounts for.", "",
+        ]
+            + table(
+                ["variant", "class", "L2 mean ms"] + L2Span.allCases.map { "\($0.rawValue) ms" } + ["other ms"], rows,
+                rightAligned: Set(2...(L2Span.allCases.count + 3)))
+    }
+
+    /// The critical-path minimum of each variant x class x client region next to the measured
+    /// median. Empty when the run has no per-region results or its spec cannot be read back.
+    static func latencyFidelity(_ run: RunResult) -> [String] {
+        guard let fidelity = run.latencyFidelity ?? LatencyFidelity.compute(run), !fidelity.rows.isEmpty else {
+            return []
+        }
+        let rows = fidelity.rows.map { row in
+            [
+                row.variant, row.transferClass.rawValue, row.clientRegion, String(row.transfers),
+                Format.fixed(row.minimumMillis, 2), Format.fixed(row.measuredP50Millis, 2),
+                row.ratio.map { Format.fixed($0, 2) } ?? "n/a",
+            ]
+        }
+        var fsync: [String] = []
+        for variant in run.variants {
+            guard let regions = fidelity.fsyncMillis[variant.name], !regions.isEmpty else { continue }
+            let cells = regions.sorted { $0.key < $1.key }.map { "\($0.key) \(Format.fixed($0.value, 3)) ms" }
+            fsync.append("- \(variant.name): " + cells.joined(separator: ", "))
+        }
+        return [
+            "## Latency fidelity", "",
+            "Each class's measured p50 next to its critical-path minimum (DESIGN.md, \"Commit paths and their "
+                + "critical-path minimum\"): the spec's round trips and the fsync time measured in this run (the "
+                + "mean over each region's replicas of its fsync time per fsync). Cross-region minimums are the "
+                + "mean of the per-destination minimums, destinations being uniform over the other regions. "
+                + "Ratio = measured / minimum.", "",
+        ]
+            + table(
+                ["variant", "class", "client region", "transfers", "minimum ms", "p50 ms", "ratio"], rows,
+                rightAligned: [3, 4, 5, 6])
+            + (fsync.isEmpty
+                ? ["No fsync time was measured (no per-node counters): the minimums count the network only.", ""]
+                : ["Measured fsync per region:", ""] + fsync + [""])
+    }
+
+    /// The seed's claims per switch and class, measured between variants that differ only in
+    /// that switch. Empty when no switch was varied.
+    static func seedClaims(_ run: RunResult) -> [String] {
+        let rows = SeedClaims.rows(run)
+        guard !rows.isEmpty else { return [] }
+        let cells = rows.map { row in
+            let unit: (Double) -> String =
+                row.claim.metric == .tps ? { Format.number($0) } : { Format.millis($0) }
+            return [
+                row.claim.optimisation, row.transferClass.rawValue, "\(row.offVariant) → \(row.onVariant)",
+                row.claim.metric == .tps ? "TPS" : "p50 ms", "\(unit(row.off)) → \(unit(row.on))",
+                row.claim.text, row.verdict,
+            ]
+        }
+        return [
+            "## Claims", "",
+            "Each switch's measured effect per class, between variants that differ only in it (p50 latency "
+                + "for locality and async replication, TPS for batch commit), next to the seed's claim.", "",
+        ]
+            + table(["switch", "class", "off → on", "metric", "measured", "claim", "verdict"], cells)
+    }
+}
