@@ -18,15 +18,22 @@ extension WorkloadDriver {
     /// Closed loop: each client sends its next transfer when the previous one completes (plus
     /// think time). This shard runs clients `i` with `i % shards == shard`; each client issues
     /// its transfers from its home region (``homeRegion(ofClient:)``).
+    ///
+    /// Clients of a region share at most ``closedLoopRecordersPerRegion`` recorders (one each
+    /// when there are fewer): a recorder's histograms take a few hundred KB, so 10,000 clients
+    /// with one each would need gigabytes and seconds to set up.
     func runClosedLoop(
         clients: Int, chooser: RegionKeyChooser, backend: any Backend, control: RunControl, sampler: Sampler
     ) async -> ([ClientRecorder], AcknowledgedTransfers) {
         let mine = (0..<clients).filter { $0 % options.shard.count == options.shard.index }
-        let recorders = mine.map { ClientRecorder(region: homeRegion(ofClient: $0)) }
+        let regions = spec.regions.count
+        let perRegion = max(1, min(Self.closedLoopRecordersPerRegion, (clients + regions - 1) / regions))
+        let recorders = (0..<(regions * perRegion)).map { ClientRecorder(region: $0 / perRegion) }
         sampler.register(recorders)
         let acks = await withTaskGroup(of: AcknowledgedTransfers.self) { group in
-            for (slot, client) in mine.enumerated() {
-                let recorder = recorders[slot]
+            for client in mine {
+                // Client `i` is the `i / R`-th client of its region.
+                let recorder = recorders[homeRegion(ofClient: client) * perRegion + (client / regions) % perRegion]
                 group.addTask {
                     await clientLoop(
                         client: client, recorder: recorder, chooser: chooser, backend: backend, control: control)
@@ -137,6 +144,9 @@ extension WorkloadDriver {
         }
         return (recorders, AcknowledgedTransfers(merging: logs.map(\.all)))
     }
+
+    /// The most recorders the clients of one region share in a closed-loop run.
+    static let closedLoopRecordersPerRegion = 64
 
     /// Recorders (and acknowledgement logs) per region of an open-loop run: spreads the
     /// recording lock over several tasks.

@@ -220,6 +220,7 @@ public struct WorkloadDriver: Sendable {
             countersBefore: countersBefore, backend: backend, extraGauges: options.memoryGauges)
         let recorders: [ClientRecorder]
         let acks: AcknowledgedTransfers
+        let cpuBefore = ProcessCPU.nanos()
         let samplerTask = Task { await sampler.run() }
         switch spec.load {
         case .closedLoop(let clientCounts):
@@ -233,7 +234,8 @@ public struct WorkloadDriver: Sendable {
         }
         control.stop(at: clock.nowNanos())
         let cpuNow = ProcessCPU.nanos()
-        let cpuNanos = cpuNow > countersBefore.cpuNanos ? cpuNow - countersBefore.cpuNanos : 0
+        let cpuNanos = cpuNow > cpuBefore ? cpuNow - cpuBefore : 0
+        let transfersRun = control.completed.load(ordering: .relaxed)
         sampler.finish()
         // Wakes the sampler if it sleeps (on a test clock it would sleep until the clock moves).
         samplerTask.cancel()
@@ -256,13 +258,13 @@ public struct WorkloadDriver: Sendable {
         for (node, values) in measured.nodes { nodeCounters[node.description] = values }
         for (key, value) in backend.gauges() { counters[key] = value }
         for (key, value) in options.memoryGauges() { counters[key] = value }
-        // What the measured phase cost in CPU, per transfer measured: the driver's own cost
-        // against the null backend (the harness overhead), the driver's and the engine's together
-        // for the embedded backend.
-        let measuredTransfers = recorders.reduce(0) { $0 + $1.results().reduce(0) { $0 + $1.count } }
+        // What running the transfers cost in CPU (warm-up and measured phase, every transfer
+        // that completed in them): the driver's own cost against the null backend (the harness
+        // overhead), the driver's and the engine's together for the embedded backend. Taken
+        // around the loops, not at the sampler's tick, which thousands of busy clients can delay.
         counters["process_cpu_seconds"] = Double(cpuNanos) / 1e9
         counters["process_cpu_us_per_transfer"] =
-            measuredTransfers > 0 ? Double(cpuNanos) / 1e3 / Double(measuredTransfers) : 0
+            transfersRun > 0 ? Double(cpuNanos) / 1e3 / Double(transfersRun) : 0
         let flushes = counters["wal_flushes_with_commits"] ?? 0
         counters["commits_per_fsync"] = flushes > 0 ? (counters["wal_commits_flushed"] ?? 0) / flushes : 0
 
@@ -445,15 +447,9 @@ public struct WorkloadDriver: Sendable {
 
 /// Counter values at the start of measuring, so results report the measured phase only.
 final class CounterSnapshot: Sendable {
-    private let storage = Mutex((BackendCounters(), ProcessCPU.nanos()))
+    private let storage = Mutex(BackendCounters())
 
-    var values: BackendCounters { storage.withLock { $0.0 } }
+    var values: BackendCounters { storage.withLock { $0 } }
 
-    /// The process's CPU time when the counters were taken.
-    var cpuNanos: UInt64 { storage.withLock { $0.1 } }
-
-    func set(_ values: BackendCounters) {
-        let cpu = ProcessCPU.nanos()
-        storage.withLock { $0 = (values, cpu) }
-    }
+    func set(_ values: BackendCounters) { storage.withLock { $0 = values } }
 }
