@@ -92,4 +92,25 @@ extension SummaryMarkdown {
         ]
             + table(["switch", "class", "off → on", "metric", "measured", "claim", "verdict"], cells)
     }
+
+    /// What running the transfers cost the process in CPU, per variant: against the null backend
+    /// the harness's own cost per transfer, against the embedded backend the driver's and the
+    /// engine's together. Empty for runs recorded before it was measured.
+    static func processCPU(_ run: RunResult) -> [String] {
+        let rows: [[String]] = run.variants.compactMap { variant in
+            guard let perTransfer = variant.counters["process_cpu_us_per_transfer"] else { return nil }
+            return [
+                variant.name, Format.number(variant.tps),
+                Format.number(variant.counters["process_cpu_seconds"] ?? 0), Format.fixed(perTransfer, 2),
+            ]
+        }
+        guard !rows.isEmpty else { return [] }
+        return [
+            "## Process CPU per transfer", "",
+            "CPU time of the whole process (user + system, every thread, from getrusage) while the transfers ran, "
+                + "warm-up included, over every transfer completed in that time: the driver's own cost against the "
+                + "null backend; the driver's and the embedded engine's together otherwise.", "",
+        ]
+            + table(["variant", "TPS", "CPU s", "CPU µs/transfer"], rows, rightAligned: [1, 2, 3])
+    }
 }

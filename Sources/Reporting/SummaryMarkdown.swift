@@ -62,6 +62,7 @@ public enum SummaryMarkdown {
         out += optimisations(run)
         out += seedClaims(run)
         out += counters(run)
+        out += processCPU(run)
         out += replication(run)
         out += checks(run)
         out += scheduleLag(run)

@@ -99,3 +99,17 @@ struct L2BreakdownMarkdownTests {
         #expect(!SummaryMarkdown.render(SyntheticRun.standard).contains("## L2 breakdown"))
     }
 }
+
+@Suite("Process CPU in summary.md")
+struct ProcessCPUMarkdownTests {
+    @Test("the CPU per transfer of each variant that measured it; none for runs without it")
+    func table() {
+        var run = SyntheticRun.standard
+        #expect(!SummaryMarkdown.render(run).contains("## Process CPU per transfer"))
+        run.variants[0].counters["process_cpu_us_per_transfer"] = 1.25
+        run.variants[0].counters["process_cpu_seconds"] = 12
+        let text = SummaryMarkdown.render(run)
+        #expect(text.contains("## Process CPU per transfer"))
+        #expect(text.contains("| base | \(Format.number(run.variants[0].tps)) | 12 | 1.25 |"))
+    }
+}
