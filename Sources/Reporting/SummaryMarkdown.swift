@@ -54,6 +54,7 @@ public enum SummaryMarkdown {
         out.append("![Mean latency by layer](\(charts.layers))")
         out.append("")
         out += l2Breakdown(run)
+        out += seedBudget(run)
         out += latencyFidelity(run)
         out.append("## Latency distribution")
         out.append("")

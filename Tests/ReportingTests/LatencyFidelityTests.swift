@@ -140,3 +140,36 @@ struct LatencyFidelityTests {
         #expect(try RunResult.decode(JSONSerialization.data(withJSONObject: object)).latencyFidelity == nil)
     }
 }
+
+@Suite("The seed's latency budget in summary.md")
+struct SeedBudgetTests {
+    @Test("each class's timestamp, 2PC network and fsync next to the seed's 1/50 ms, 2 x RTT and WAL fsync")
+    func table() throws {
+        let recorder = ClientRecorder(region: 1)
+        for _ in 0..<2 {
+            recorder.record(
+                .global, endToEndMicros: 300_000, l2: 290_000, l1: 5_000, l0: 5_000, outcome: .committed,
+                l2Spans: L2Spans([.timestamp: 80_000, .network: 200_000, .decision: 10_000]))
+        }
+        var nodeCounters: [String: [String: Double]] = [:]
+        for region in ["us-east", "eu-west", "ap-south"] {
+            nodeCounters["\(region)/node-0"] = ["raft_append_fsync_ms": 30, "raft_fsyncs": 10]
+        }
+        let variant = VariantResult(
+            name: "baseline", parameters: ["locality": "false"], durationSeconds: 1, classes: recorder.results(),
+            regions: ClientRecorder.mergedRegionResults([recorder], regions: ["us-east", "eu-west", "ap-south"]),
+            nodeCounters: nodeCounters)
+        let run = RunResult(
+            specName: "budget", runID: "20261126-140000-0004", startedAt: "2026-11-26T14:00:00Z",
+            spec: optimisationsSpec(timestamps: .tso).canonicalYAML,
+            machine: MachineInfo(cores: 2, memoryBytes: 8 << 30, os: "Linux", hostname: "h", cpuModel: "cpu"),
+            variants: [variant])
+        let text = SummaryMarkdown.render(run)
+        #expect(text.contains("## The seed's latency budget"))
+        // The RTTs 80, 190 and 120 ms average 130 ms: 2 x RTT = 260 ms.
+        #expect(text.contains("2PC network ms (seed: 2 x RTT = 260 ms)"))
+        #expect(text.contains("| baseline | global | 80.00 | 200.00 | 3.000 | "), "\(text)")
+        // No breakdown, no table.
+        #expect(!SummaryMarkdown.render(SyntheticRun.standard).contains("## The seed's latency budget"))
+    }
+}
