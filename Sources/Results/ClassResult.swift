@@ -23,6 +23,9 @@ public struct ClassResult: Sendable, Equatable {
     public var latency: [MetricLayer: Histogram<UInt64>]
     /// End-to-end latency of failed transfers.
     public var failureLatency: Histogram<UInt64>
+    /// Where the committed transfers' L2 time went, per span (sums and the transfers they
+    /// cover); empty for a backend that reports no breakdown and in runs recorded before it.
+    public var l2Spans: L2SpanTotals
 
     /// A class result from its parts; missing layers are stored as empty histograms.
     public init(
@@ -33,7 +36,8 @@ public struct ClassResult: Sendable, Equatable {
         retries: Int = 0,
         retriedErrors: [String: Int] = [:],
         latency: [MetricLayer: Histogram<UInt64>] = [:],
-        failureLatency: Histogram<UInt64>? = nil
+        failureLatency: Histogram<UInt64>? = nil,
+        l2Spans: L2SpanTotals = L2SpanTotals()
     ) {
         self.transferClass = transferClass
         self.committed = committed
@@ -47,6 +51,7 @@ public struct ClassResult: Sendable, Equatable {
         }
         self.latency = layers
         self.failureLatency = failureLatency ?? .latency()
+        self.l2Spans = l2Spans
     }
 
     /// The latency histogram of one layer (empty when nothing was recorded).
@@ -92,6 +97,7 @@ public struct ClassResult: Sendable, Equatable {
             latency[layer, default: .latency()].add(histogram)
         }
         failureLatency.add(other.failureLatency)
+        l2Spans.add(other.l2Spans)
     }
 
     /// Merges results per class (any number of each, from any number of clients or shards),
@@ -124,6 +130,7 @@ extension ClassResult: Codable {
     enum CodingKeys: String, CodingKey {
         case transferClass = "class"
         case committed, rejected, failed, retries, retriedErrors, latency, failureLatency
+        case l2Spans = "l2Breakdown"
     }
 
     private struct LayerKey: CodingKey {
@@ -133,7 +140,8 @@ extension ClassResult: Codable {
         init?(intValue: Int) { nil }
     }
 
-    /// Decodes the `run.json` form; histograms are in their compact bucket form.
+    /// Decodes the `run.json` form; histograms are in their compact bucket form (`l2Breakdown` is
+    /// optional: older runs read as having no breakdown).
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         transferClass = try container.decode(TransferClass.self, forKey: .transferClass)
@@ -158,6 +166,8 @@ extension ClassResult: Codable {
         }
         self.latency = latency
         failureLatency = try container.decodeHistogram(forKey: .failureLatency)
+        // Runs recorded before the breakdown have none.
+        l2Spans = try container.decodeIfPresent(L2SpanTotals.self, forKey: .l2Spans) ?? L2SpanTotals()
     }
 
     /// Encodes the `run.json` form; histograms in their compact bucket form.
@@ -174,5 +184,6 @@ extension ClassResult: Codable {
             try layers.encodeHistogram(histogram(layer), forKey: LayerKey(stringValue: layer.rawValue))
         }
         try container.encodeHistogram(failureLatency, forKey: .failureLatency)
+        try container.encode(l2Spans, forKey: .l2Spans)
     }
 }

@@ -28,6 +28,7 @@ public final class ClientRecorder: Sendable {
         var retries = 0
         var failed: [String: Int] = [:]
         var retriedErrors: [String: Int] = [:]
+        var l2Spans = L2SpanTotals()
 
         init() {
             success = Array(repeating: .latency(), count: MetricLayer.slotCount)
@@ -49,7 +50,8 @@ public final class ClientRecorder: Sendable {
                 retries: retries,
                 retriedErrors: retriedErrors,
                 latency: latency,
-                failureLatency: failureLatency
+                failureLatency: failureLatency,
+                l2Spans: l2Spans
             )
         }
     }
@@ -92,6 +94,8 @@ public final class ClientRecorder: Sendable {
     ///     histograms; failed ones only into the end-to-end failure histogram.
     ///   - retries: attempts that were retried before the final one.
     ///   - retriedErrors: the SQLSTATE of each retried attempt.
+    ///   - l2Spans: where the L2 time went, per span; added to the class's breakdown when the
+    ///     transfer committed.
     public func record(
         _ transferClass: TransferClass,
         endToEndMicros: UInt64,
@@ -100,11 +104,12 @@ public final class ClientRecorder: Sendable {
         l0: UInt64,
         outcome: TransferOutcome,
         retries: Int = 0,
-        retriedErrors: [String] = []
+        retriedErrors: [String] = [],
+        l2Spans: L2Spans = L2Spans()
     ) {
         record(
             transferClass, endToEndMicros: endToEndMicros, l2: l2, l1: l1, l0: l0, outcome: outcome,
-            retries: retries, retriedErrors: retriedErrors, expectedIntervalMicros: 0)
+            retries: retries, retriedErrors: retriedErrors, expectedIntervalMicros: 0, l2Spans: l2Spans)
     }
 
     /// Records one finished transfer of an open-loop run, correcting for coordinated omission.
@@ -122,11 +127,13 @@ public final class ClientRecorder: Sendable {
         outcome: TransferOutcome,
         retries: Int = 0,
         retriedErrors: [String] = [],
-        expectedIntervalMicros: UInt64
+        expectedIntervalMicros: UInt64,
+        l2Spans: L2Spans = L2Spans()
     ) {
         record(
             transferClass, endToEndMicros: endToEndMicros, l2: l2, l1: l1, l0: l0, outcome: outcome,
-            retries: retries, retriedErrors: retriedErrors, expectedIntervalMicros: expectedIntervalMicros
+            retries: retries, retriedErrors: retriedErrors, expectedIntervalMicros: expectedIntervalMicros,
+            l2Spans: l2Spans
         )
     }
 
@@ -144,7 +151,8 @@ public final class ClientRecorder: Sendable {
         outcome: TransferOutcome,
         retries: Int,
         retriedErrors: [String],
-        expectedIntervalMicros: UInt64
+        expectedIntervalMicros: UInt64,
+        l2Spans: L2Spans
     ) {
         let slot = transferClass.slot
         state.withLock { state in
@@ -157,6 +165,7 @@ public final class ClientRecorder: Sendable {
             case .committed, .rejected:
                 if case .committed = outcome {
                     state.classes[slot].committed += 1
+                    state.classes[slot].l2Spans.add(transfer: l2Spans)
                     state.interval.classes[slot].committed += 1
                 } else {
                     state.classes[slot].rejected += 1

@@ -29,6 +29,9 @@ public struct RunResult: Codable, Sendable, Equatable {
     public var partial: String?
     /// The run ids this run was merged from (`layerbench merge`), in shard order, or `nil`.
     public var mergedFrom: [String]?
+    /// Each class's measured median next to its critical-path minimum, or `nil` (runs recorded
+    /// before it; the report writer computes it from the spec and the results).
+    public var latencyFidelity: LatencyFidelity?
 
     /// A run result from its parts.
     public init(

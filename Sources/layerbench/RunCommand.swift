@@ -155,6 +155,8 @@ struct RunCommand: AsyncParsableCommand {
             machine: MachineInfo.current(),
             versions: ["layerbench": layerBenchVersion, "swift": swiftVersion, "jemalloc": Jemalloc.version],
             shard: "\(parsedShard.index + 1)/\(parsedShard.count)", variants: results)
+        // Each class's p50 next to its critical-path minimum, into run.json as well as summary.md.
+        run.latencyFidelity = LatencyFidelity.compute(run)
         if interrupt.isRequested {
             run.partial =
                 "interrupted by \(signalName) after \(results.count) of \(variants.count) variant(s) finished"

@@ -164,8 +164,16 @@ struct DriverTests {
                     $0.regions = [.init(name: "a", replicas: 3), .init(name: "b", replicas: 3)]
                 }
             ),
+            // One region: a cross-region transfer has nothing to cross.
             ("mix", { $0.mix = .init(singleRegion: 1, crossRegion: 1, global: 0) }),
-            ("optimisations.locality", { $0.optimisations.locality = [false, true] }),
+            // PostgreSQL has no L2 coordinator to bypass.
+            (
+                "optimisations.locality",
+                {
+                    $0.backend = .postgres
+                    $0.optimisations.locality = [false, true]
+                }
+            ),
         ]
         for (key, configure) in cases {
             let driver = WorkloadDriver(

@@ -120,15 +120,45 @@ struct RegionDriverTests {
         #expect(sync.network.rtt(0, 2) == .milliseconds(30))
     }
 
-    @Test("cross-region mixes, locality and faults are still refused, naming the key")
+    @Test(
+        "faults are still refused; cross-region mixes and locality on PostgreSQL or in one region too, naming the key")
     func stillRefused() {
         let cases: [(String, (inout WorkloadSpec) -> Void)] = [
-            ("mix", { $0.mix = .init(singleRegion: 1, crossRegion: 1, global: 0) }),
-            ("mix", { $0.mix = .init(singleRegion: 1, crossRegion: 0, global: 1) }),
-            ("optimisations.locality", { $0.optimisations.locality = [true] }),
             (
                 "faults",
                 { $0.faults = [.init(at: .seconds(1), kind: .crashNode, region: "r0", duration: .seconds(1))] }
+            ),
+            // One region: nothing to cross.
+            (
+                "mix",
+                {
+                    $0.regions = [.init(name: "r0", replicas: 3)]
+                    $0.mix = .init(singleRegion: 1, crossRegion: 1, global: 0)
+                }
+            ),
+            (
+                "mix",
+                {
+                    $0.regions = [.init(name: "r0", replicas: 3)]
+                    $0.mix = .init(singleRegion: 1, crossRegion: 0, global: 1)
+                }
+            ),
+            // PostgreSQL: one region, no L2 coordinator.
+            (
+                "mix",
+                {
+                    $0.backend = .postgres
+                    $0.regions = [.init(name: "r0", replicas: 1)]
+                    $0.mix = .init(singleRegion: 1, crossRegion: 1, global: 0)
+                }
+            ),
+            (
+                "optimisations.locality",
+                {
+                    $0.backend = .postgres
+                    $0.regions = [.init(name: "r0", replicas: 1)]
+                    $0.optimisations.locality = [true]
+                }
             ),
         ]
         for (key, configure) in cases {
@@ -139,6 +169,30 @@ struct RegionDriverTests {
                 Issue.record("\(key) was accepted")
             } catch { #expect(error.key == key) }
         }
+    }
+
+    @Test("cross-region and global mixes and locality run on embedded regions; the engine gets locality and timestamps")
+    func classesAccepted() throws {
+        let spec = regionSpec(regions: 3) {
+            $0.mix = .init(singleRegion: 0.5, crossRegion: 0.3, global: 0.2)
+            $0.optimisations.locality = [false, true]
+            $0.timestamps = .tso
+        }
+        let driver = WorkloadDriver(spec: spec, options: DriverOptions(dataDirectory: "/tmp/unused"))
+        try driver.checkSupported()
+        let configurations = spec.variants.map { driver.engineConfiguration(for: $0, directory: "/tmp/unused") }
+        #expect(configurations.map(\.locality) == [false, true])
+        #expect(configurations.allSatisfy { $0.timestamps == .tso })
+        var hlc = spec
+        hlc.timestamps = .hlc
+        let hlcDriver = WorkloadDriver(spec: hlc, options: DriverOptions(dataDirectory: "/tmp/unused"))
+        #expect(hlc.variants.allSatisfy { hlcDriver.engineConfiguration(for: $0, directory: "/x").timestamps == .hlc })
+        // Locality is a switch of one embedded region too (one-phase commit or 2PC through the
+        // global coordinator).
+        let one = WorkloadDriver(
+            spec: regionSpec(regions: 1) { $0.optimisations.locality = [false, true] },
+            options: DriverOptions(dataDirectory: "/tmp/unused"))
+        try one.checkSupported()
     }
 
     @Test(

@@ -2,8 +2,9 @@ import Engine
 import Storage
 import WorkloadSpec
 
-/// Picks the two accounts of a single-region transfer inside the client's home region
-/// (DESIGN.md, "Transfer classes"): region `r` homes the contiguous range
+/// Picks the accounts of a transfer region by region (DESIGN.md, "Transfer classes"): two inside
+/// the client's home region for a single-region transfer, one per region it touches for a
+/// cross-region or global one. Region `r` homes the contiguous range
 /// ``AccountPlacement/accounts(in:)``, and the spec's key distribution (uniform, zipf, hot set)
 /// is applied within that range, so each region has its own hot accounts.
 ///
@@ -48,6 +49,12 @@ struct RegionKeyChooser: Sendable {
 
     /// The number of regions.
     var regions: Int { choosers.count }
+
+    /// One account homed in `region`, by the spec's distribution within the region's range: a leg
+    /// of a cross-region or global transfer.
+    func account(region: Int, _ random: inout SplitMix64) -> AccountID {
+        bases[region] + choosers[region].next(&random)
+    }
 
     /// Two distinct accounts, both homed in `region`.
     func pair(region: Int, _ random: inout SplitMix64) -> (AccountID, AccountID) {

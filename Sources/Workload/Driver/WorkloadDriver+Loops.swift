@@ -18,15 +18,22 @@ extension WorkloadDriver {
     /// Closed loop: each client sends its next transfer when the previous one completes (plus
     /// think time). This shard runs clients `i` with `i % shards == shard`; each client issues
     /// its transfers from its home region (``homeRegion(ofClient:)``).
+    ///
+    /// Clients of a region share at most ``closedLoopRecordersPerRegion`` recorders (one each
+    /// when there are fewer): a recorder's histograms take a few hundred KB, so 10,000 clients
+    /// with one each would need gigabytes and seconds to set up.
     func runClosedLoop(
         clients: Int, chooser: RegionKeyChooser, backend: any Backend, control: RunControl, sampler: Sampler
     ) async -> ([ClientRecorder], AcknowledgedTransfers) {
         let mine = (0..<clients).filter { $0 % options.shard.count == options.shard.index }
-        let recorders = mine.map { ClientRecorder(region: homeRegion(ofClient: $0)) }
+        let regions = spec.regions.count
+        let perRegion = max(1, min(Self.closedLoopRecordersPerRegion, (clients + regions - 1) / regions))
+        let recorders = (0..<(regions * perRegion)).map { ClientRecorder(region: $0 / perRegion) }
         sampler.register(recorders)
         let acks = await withTaskGroup(of: AcknowledgedTransfers.self) { group in
-            for (slot, client) in mine.enumerated() {
-                let recorder = recorders[slot]
+            for client in mine {
+                // Client `i` is the `i / R`-th client of its region.
+                let recorder = recorders[homeRegion(ofClient: client) * perRegion + (client / regions) % perRegion]
                 group.addTask {
                     await clientLoop(
                         client: client, recorder: recorder, chooser: chooser, backend: backend, control: control)
@@ -52,14 +59,14 @@ extension WorkloadDriver {
             let began = clock.nowNanos()
             if control.shouldStop(now: began) { break }
             sequence += 1
-            let request = makeRequest(
+            let (transferClass, request) = makeTransfer(
                 id: (UInt64(client) << 40) | sequence, region: region, chooser: chooser, random: &random)
             let result = await backend.transfer(request)
             let measured = clock.nanosSince(began)
             control.completed.add(1, ordering: .relaxed)
             if case .committed = result.outcome { acks.append(id: request.id, xid: result.xid) }
             if began >= control.measureStart && !control.stopped.load(ordering: .relaxed) {
-                record(result, measured: measured, lag: 0, into: recorder, expectedInterval: 0)
+                record(result, transferClass, measured: measured, lag: 0, into: recorder, expectedInterval: 0)
                 control.countMeasured(failed: result.isFailure)
             }
             if think > 0 {
@@ -113,7 +120,7 @@ extension WorkloadDriver {
                 sequence += 1
                 let id = (UInt64(options.shard.index) << 56) | (1 << 55) | sequence
                 let region = Int(sequence % UInt64(regions))
-                let request = makeRequest(id: id, region: region, chooser: chooser, random: &random)
+                let (transferClass, request) = makeTransfer(id: id, region: region, chooser: chooser, random: &random)
                 let slot = region * perRegion + Int((sequence / UInt64(regions)) % UInt64(perRegion))
                 let scheduled = intended
                 inFlight += 1
@@ -127,7 +134,7 @@ extension WorkloadDriver {
                         let lag = actual > scheduled ? actual - scheduled : 0
                         recorders[slot].recordScheduleLag(micros: lag / 1000)
                         record(
-                            result, measured: measured, lag: lag, into: recorders[slot],
+                            result, transferClass, measured: measured, lag: lag, into: recorders[slot],
                             expectedInterval: expectedIntervalMicros)
                         control.countMeasured(failed: result.isFailure)
                     }
@@ -138,6 +145,9 @@ extension WorkloadDriver {
         return (recorders, AcknowledgedTransfers(merging: logs.map(\.all)))
     }
 
+    /// The most recorders the clients of one region share in a closed-loop run.
+    static let closedLoopRecordersPerRegion = 64
+
     /// Recorders (and acknowledgement logs) per region of an open-loop run: spreads the
     /// recording lock over several tasks.
     static let openLoopSlotsPerRegion = 8
@@ -146,14 +156,85 @@ extension WorkloadDriver {
     /// arithmetic in range for any rate.
     static let maximumIntervalNanos = 3600e9
 
-    /// A single-region transfer issued from `region`: both accounts homed there.
+    /// The request of a transfer issued from `region` (its class drawn by the mix, see
+    /// ``makeTransfer(id:region:chooser:random:)``).
     func makeRequest(id: UInt64, region: Int, chooser: RegionKeyChooser, random: inout SplitMix64)
         -> TransferRequest
     {
-        let (from, to) = chooser.pair(region: region, &random)
-        let span = UInt64(spec.amount.max - spec.amount.min + 1)
-        let amount = spec.amount.min + Int64(random.next() % span)
-        return TransferRequest(id: id, from: from, to: to, amount: amount, clientRegion: region)
+        makeTransfer(id: id, region: region, chooser: chooser, random: &random).request
+    }
+
+    /// A transfer issued from `region`, its class drawn by the spec's mix weights from the
+    /// client's random stream (DESIGN.md, "Transfer classes"):
+    /// - single_region: both accounts homed in `region`;
+    /// - cross_region: debit an account in `region`, credit one in another region (uniform over
+    ///   the others);
+    /// - global: debit an account in `region`, credit one account in every other region, the
+    ///   amount (drawn at least R - 1) split as evenly as it goes, so every credit is at least 1
+    ///   and the credits sum to the amount.
+    ///
+    /// A spec of single-region transfers only draws no class, so its streams are what they were
+    /// before classes existed.
+    func makeTransfer(id: UInt64, region: Int, chooser: RegionKeyChooser, random: inout SplitMix64)
+        -> (transferClass: TransferClass, request: TransferRequest)
+    {
+        let transferClass = drawClass(&random)
+        let regions = chooser.regions
+        switch transferClass {
+        case .singleRegion:
+            let (from, to) = chooser.pair(region: region, &random)
+            let amount = drawAmount(atLeast: 1, &random)
+            return (.singleRegion, TransferRequest(id: id, from: from, to: to, amount: amount, clientRegion: region))
+        case .crossRegion:
+            // checkFeatures refuses a cross-region mix in one region.
+            precondition(regions >= 2, "a cross-region transfer needs two regions")
+            let other = Int(random.next() % UInt64(regions - 1))
+            let destination = other < region ? other : other + 1
+            let from = chooser.account(region: region, &random)
+            let to = chooser.account(region: destination, &random)
+            let amount = drawAmount(atLeast: 1, &random)
+            return (.crossRegion, TransferRequest(id: id, from: from, to: to, amount: amount, clientRegion: region))
+        case .global:
+            precondition(regions >= 2, "a global transfer needs two regions")
+            let credits = Int64(regions - 1)
+            let amount = drawAmount(atLeast: credits, &random)
+            let share = amount / credits
+            let remainder = amount % credits
+            var legs = [TransferLeg(account: chooser.account(region: region, &random), amount: 0 &- amount)]
+            legs.reserveCapacity(regions)
+            var index: Int64 = 0
+            for other in 0..<regions where other != region {
+                let credit = share + (index < remainder ? 1 : 0)
+                legs.append(TransferLeg(account: chooser.account(region: other, &random), amount: credit))
+                index += 1
+            }
+            return (.global, TransferRequest(id: id, clientRegion: region, legs: TransferLegs(legs)))
+        }
+    }
+
+    /// The class of the next transfer, by the mix's weights; no draw when only one class has
+    /// weight.
+    private func drawClass(_ random: inout SplitMix64) -> TransferClass {
+        let mix = spec.mix
+        let single = mix.fraction(of: .singleRegion)
+        let cross = mix.fraction(of: .crossRegion)
+        let global = mix.fraction(of: .global)
+        if cross == 0 && global == 0 { return .singleRegion }
+        if single == 0 && global == 0 { return .crossRegion }
+        if single == 0 && cross == 0 { return .global }
+        let u = Double(random.next() >> 11) / Double(1 << 53)
+        if u < single { return .singleRegion }
+        if u < single + cross || global == 0 { return .crossRegion }
+        return .global
+    }
+
+    /// An amount from the spec's range cut below at `floor` (just `floor` when the whole range
+    /// lies below it).
+    private func drawAmount(atLeast floor: Int64, _ random: inout SplitMix64) -> Int64 {
+        let low = max(spec.amount.min, floor)
+        let high = max(spec.amount.max, low)
+        let span = UInt64(high - low + 1)
+        return low + Int64(random.next() % span)
     }
 
     /// Records in microseconds, keeping `l2 + l1 + l0 == e2e` exact after rounding. The
@@ -161,7 +242,8 @@ extension WorkloadDriver {
     /// plus the open-loop lag; L1 takes the remainder, as it holds the execution self time and
     /// the client-side queueing.
     private func record(
-        _ result: TransferResult, measured: UInt64, lag: UInt64, into recorder: ClientRecorder, expectedInterval: UInt64
+        _ result: TransferResult, _ transferClass: TransferClass, measured: UInt64, lag: UInt64,
+        into recorder: ClientRecorder, expectedInterval: UInt64
     ) {
         let endToEnd = (max(measured, result.endToEndNanos) &+ lag) / 1000
         let l2 = result.l2Nanos / 1000
@@ -175,9 +257,24 @@ extension WorkloadDriver {
         }
         // With an expected interval of 0 (closed loop) the recorder adds no corrected samples.
         recorder.recordCorrected(
-            .singleRegion, endToEndMicros: endToEnd, l2: l2, l1: l1, l0: l0, outcome: outcome,
+            transferClass, endToEndMicros: endToEnd, l2: l2, l1: l1, l0: l0, outcome: outcome,
             retries: result.retriedErrors.count, retriedErrors: result.retriedErrors,
-            expectedIntervalMicros: expectedInterval)
+            expectedIntervalMicros: expectedInterval, l2Spans: Self.spans(result.l2Breakdown))
+    }
+}
+
+extension WorkloadDriver {
+    /// The engine's L2 breakdown in microseconds per span.
+    static func spans(_ breakdown: L2Breakdown) -> L2Spans {
+        var spans = L2Spans()
+        spans[.timestamp] = breakdown.timestamp / 1000
+        spans[.gateway] = breakdown.gateway / 1000
+        spans[.network] = breakdown.network / 1000
+        spans[.replication] = breakdown.replication / 1000
+        spans[.decision] = breakdown.decision / 1000
+        spans[.push] = breakdown.push / 1000
+        spans[.redirect] = breakdown.redirect / 1000
+        return spans
     }
 }
 

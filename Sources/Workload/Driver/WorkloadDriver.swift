@@ -30,25 +30,37 @@ public struct WorkloadDriver: Sendable {
     }
 
     /// Refuses what this build cannot do yet (L2 features, other backends), naming the key.
+    ///
+    /// Embedded regions are Raft groups with two-phase commit across them, so every transfer
+    /// class and the locality switch run there. The postgres backend has one region and no L2
+    /// coordinator yet; and one region has nothing for a cross-region or global transfer to cross.
     public func checkFeatures() throws(DriverError) {
         // PostgreSQL's replicas are streaming standbys of its one region's server; several PostgreSQL
-        // regions need the L2 coordinator (2PC across regions). Embedded regions are Raft groups.
+        // regions need the L2 coordinator (2PC across regions) on PostgreSQL.
         if spec.backend == .postgres && spec.regions.count != 1 {
             throw DriverError(
                 key: "regions",
-                "several PostgreSQL regions need the L2 coordinator (2PC across regions, the next L2 issue), not "
-                    + "built yet; declare one region")
+                "several PostgreSQL regions need the L2 coordinator driving PREPARE TRANSACTION, not built for "
+                    + "the postgres backend yet; declare one region (or use backend: embedded)")
         }
-        if spec.mix.crossRegion > 0 || spec.mix.global > 0 {
+        let crosses = spec.mix.crossRegion > 0 || spec.mix.global > 0
+        if crosses && spec.backend == .postgres {
             throw DriverError(
                 key: "mix",
-                "cross_region and global transfers need 2PC across regions (the next L2 issue), not built yet; "
-                    + "set them to 0")
+                "cross_region and global transfers need 2PC across regions, which the postgres backend does not "
+                    + "drive yet; set them to 0 (or use backend: embedded)")
         }
-        if spec.optimisations.locality.contains(true) {
+        if crosses && spec.regions.count < 2 {
+            throw DriverError(
+                key: "mix",
+                "cross_region and global transfers need at least two regions, and this spec declares one "
+                    + "('\(spec.regions.first?.name ?? "")'): nothing to cross; set them to 0 or declare more regions")
+        }
+        if spec.backend == .postgres && spec.optimisations.locality.contains(true) {
             throw DriverError(
                 key: "optimisations.locality",
-                "locality needs the global coordinator to bypass (the next L2 issue); set false")
+                "locality bypasses the L2 global coordinator, which the postgres backend does not have yet; "
+                    + "set false (or use backend: embedded)")
         }
         if !spec.faults.isEmpty {
             throw DriverError(key: "faults", "fault injection arrives with its own issue; remove the schedule for now")
@@ -113,10 +125,11 @@ public struct WorkloadDriver: Sendable {
             })
     }
 
-    /// The engine configuration of one variant: the spec's regions and network, its seed, and
-    /// the variant's replication mode (`async_replication`) and batch commit.
+    /// The engine configuration of one variant: the spec's regions and network, its seed and
+    /// timestamp source, and the variant's locality, replication mode (`async_replication`) and
+    /// batch commit.
     public func engineConfiguration(for variant: Variant, directory: String) -> EngineConfiguration {
-        EngineConfiguration(
+        var configuration = EngineConfiguration(
             regions: spec.regions.map { EngineConfiguration.Region(name: $0.name, replicas: $0.replicas) },
             network: engineNetwork, replication: variant.asyncReplication ? .async : .sync, seed: spec.seed,
             dataDirectory: directory,
@@ -141,6 +154,13 @@ public struct WorkloadDriver: Sendable {
                 : nil,
             payloadBytes: spec.payloadBytes,
             overdraft: spec.overdraft)
+        configuration.locality = variant.locality
+        configuration.timestamps =
+            switch spec.timestamps {
+            case .hlc: .hlc
+            case .tso: .tso
+            }
+        return configuration
     }
 
     /// Runs one variant on a fresh backend and returns its results.
@@ -200,6 +220,7 @@ public struct WorkloadDriver: Sendable {
             countersBefore: countersBefore, backend: backend, extraGauges: options.memoryGauges)
         let recorders: [ClientRecorder]
         let acks: AcknowledgedTransfers
+        let cpuBefore = ProcessCPU.nanos()
         let samplerTask = Task { await sampler.run() }
         switch spec.load {
         case .closedLoop(let clientCounts):
@@ -212,6 +233,9 @@ public struct WorkloadDriver: Sendable {
                 control: control, sampler: sampler)
         }
         control.stop(at: clock.nowNanos())
+        let cpuNow = ProcessCPU.nanos()
+        let cpuNanos = cpuNow > cpuBefore ? cpuNow - cpuBefore : 0
+        let transfersRun = control.completed.load(ordering: .relaxed)
         sampler.finish()
         // Wakes the sampler if it sleeps (on a test clock it would sleep until the clock moves).
         samplerTask.cancel()
@@ -234,6 +258,13 @@ public struct WorkloadDriver: Sendable {
         for (node, values) in measured.nodes { nodeCounters[node.description] = values }
         for (key, value) in backend.gauges() { counters[key] = value }
         for (key, value) in options.memoryGauges() { counters[key] = value }
+        // What running the transfers cost in CPU (warm-up and measured phase, every transfer
+        // that completed in them): the driver's own cost against the null backend (the harness
+        // overhead), the driver's and the engine's together for the embedded backend. Taken
+        // around the loops, not at the sampler's tick, which thousands of busy clients can delay.
+        counters["process_cpu_seconds"] = Double(cpuNanos) / 1e9
+        counters["process_cpu_us_per_transfer"] =
+            transfersRun > 0 ? Double(cpuNanos) / 1e3 / Double(transfersRun) : 0
         let flushes = counters["wal_flushes_with_commits"] ?? 0
         counters["commits_per_fsync"] = flushes > 0 ? (counters["wal_commits_flushed"] ?? 0) / flushes : 0
 

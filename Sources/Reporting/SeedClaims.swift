@@ -1,0 +1,79 @@
+import Results
+import WorkloadSpec
+
+/// The seed's claims for the three optimisations held against a run, per class: for each switch,
+/// each pair of variants that differ only in it, and each class both ran, the measured change of
+/// the claim's metric next to the claim and a verdict, whatever the measurement says.
+public enum SeedClaims {
+    /// A claim of the seed about one switch.
+    public struct Claim: Sendable, Equatable {
+        /// The switch, a variant parameter (`locality`, `batch_commit`, `async_replication`).
+        public var optimisation: String
+        /// The metric: the median latency or the TPS.
+        public var metric: OptimisationClaim.Metric
+        /// The claimed change from off to on in percent (`-93`, `+300`).
+        public var changePercent: Double
+        /// The claim as the seed states it.
+        public var text: String
+    }
+
+    /// The seed's claims (DESIGN.md, "Optimisations").
+    public static let claims: [Claim] = [
+        Claim(optimisation: "locality", metric: .p50, changePercent: -93, text: "latency 150 ms -> 10 ms (-93 %)"),
+        Claim(optimisation: "batch_commit", metric: .tps, changePercent: 300, text: "TPS +300 %"),
+        Claim(
+            optimisation: "async_replication", metric: .p50, changePercent: -50, text: "latency 10 ms -> 5 ms (-50 %)"),
+    ]
+
+    /// One switch x pair x class.
+    public struct Row: Sendable, Equatable {
+        /// The claim tested.
+        public var claim: Claim
+        /// The variant with the switch off.
+        public var offVariant: String
+        /// The variant with the switch on.
+        public var onVariant: String
+        /// The class compared.
+        public var transferClass: TransferClass
+        /// The metric off and on (microseconds for the median, transfers per second for TPS).
+        public var off: Double
+        /// The metric with the switch on.
+        public var on: Double
+
+        /// The measured change in percent, `nil` when the off value is 0.
+        public var measuredChangePercent: Double? { Delta.percent(from: off, to: on) }
+
+        /// Whether the measured change is at least the claimed one, in the claimed direction.
+        public var met: Bool {
+            guard let measured = measuredChangePercent else { return false }
+            return claim.changePercent < 0 ? measured <= claim.changePercent : measured >= claim.changePercent
+        }
+
+        /// `met (-95.1 %)` or `not met (-40.0 %)`.
+        public var verdict: String {
+            let measured = measuredChangePercent.map(Format.signedPercent) ?? "n/a"
+            return (met ? "met" : "not met") + " (\(measured))"
+        }
+    }
+
+    /// The rows of a run, by switch in claim order, then pair, then class.
+    public static func rows(_ run: RunResult) -> [Row] {
+        let deltas = OptimisationDelta.deltas(run, claims: [])
+        var rows: [Row] = []
+        for claim in claims {
+            for delta in deltas where delta.optimisation == claim.optimisation {
+                guard let transferClass = delta.transferClass else { continue }
+                let (off, on): (Double, Double) =
+                    switch claim.metric {
+                    case .p50: (Double(delta.p50Micros.off), Double(delta.p50Micros.on))
+                    case .tps: (delta.tps.off, delta.tps.on)
+                    }
+                rows.append(
+                    Row(
+                        claim: claim, offVariant: delta.offVariant, onVariant: delta.onVariant,
+                        transferClass: transferClass, off: off, on: on))
+            }
+        }
+        return rows
+    }
+}
