@@ -155,10 +155,10 @@ struct TwoPhaseCommitTests {
             _ = try await backend.load(accounts: accounts, initialBalance: 100) { _ in }
             let cluster = try #require(backend.replicatedCluster)
             cluster.inDoubtAfter.withLock { $0 = .milliseconds(300) }
-            cluster.coordinatorCrashHook.withLock { $0 = { at, _ in at == step } }
+            cluster.setCoordinatorCrashHook { at, _ in at == step }
             let result = await backend.transfer(
                 transfer(id: 7, client: 0, from: account(0, 1), to: [account(1, 1), account(2, 1)], amount: 5))
-            cluster.coordinatorCrashHook.withLock { $0 = nil }
+            cluster.setCoordinatorCrashHook(nil)
             switch step {
             case .afterPrepare, .afterDecision: #expect(result.outcome == .failed(sqlState: "40003"))
             case .duringPhaseTwo: #expect(result.outcome == .committed)
@@ -393,24 +393,22 @@ struct TwoPhaseCommitTests {
                 let crashStep = TwoPhaseStep.allCases[Int(random.next() % 3)]
                 let crashRegion = Int(random.next() % 3)
                 let crashed = Mutex<Replica?>(nil)
-                cluster.coordinatorCrashHook.withLock {
-                    $0 = { at, global in
-                        guard at == .afterPrepare || fault == 1 else { return false }
-                        switch fault {
-                        case 1: return at == crashStep && global.id % 4 == victim % 4
-                        case 2:
-                            let region = cluster.regions[crashRegion]
-                            let alreadyCrashed = crashed.withLock { $0 != nil }
-                            guard !alreadyCrashed,
-                                let index = (0..<region.replicas.count).first(where: {
-                                    region.replicas[$0].incarnation?.isServing == true
-                                })
-                            else { return false }
-                            crashed.withLock { $0 = region.replicas[index] }
-                            Task { await region.replicas[index].crash(router: cluster.router) }
-                            return false
-                        default: return false
-                        }
+                cluster.setCoordinatorCrashHook { at, global in
+                    guard at == .afterPrepare || fault == 1 else { return false }
+                    switch fault {
+                    case 1: return at == crashStep && global.id % 4 == victim % 4
+                    case 2:
+                        let region = cluster.regions[crashRegion]
+                        let alreadyCrashed = crashed.withLock { $0 != nil }
+                        guard !alreadyCrashed,
+                            let index = (0..<region.replicas.count).first(where: {
+                                region.replicas[$0].incarnation?.isServing == true
+                            })
+                        else { return false }
+                        crashed.withLock { $0 = region.replicas[index] }
+                        Task { await region.replicas[index].crash(router: cluster.router) }
+                        return false
+                    default: return false
                     }
                 }
                 var requests: [TransferRequest] = []
@@ -433,7 +431,7 @@ struct TwoPhaseCommitTests {
                     for await result in group { all.append(result) }
                     return all
                 }
-                cluster.coordinatorCrashHook.withLock { $0 = nil }
+                cluster.setCoordinatorCrashHook(nil)
                 if let replica = crashed.withLock({ $0 }) {
                     try await eventually("the crashed replica is down") { replica.incarnation == nil }
                     try cluster.start(replica, in: cluster.regions[crashRegion])

@@ -112,7 +112,15 @@ final class RegionNetwork: Sendable {
     }
 
     private let calls = Mutex(Calls())
-    private let handler = Mutex<Handler?>(nil)
+    /// The handler in a box: a closure stored straight in a `Mutex` is re-abstracted on every
+    /// `withLock` (its `inout` value is converted and written back), growing a chain of thunks that
+    /// made every later call slower.
+    private final class HandlerBox: Sendable {
+        let body: Handler
+        init(_ body: @escaping Handler) { self.body = body }
+    }
+
+    private let handler = Mutex<HandlerBox?>(nil)
     /// Messages between regions sent, by request kind (tests count WAN round trips with them).
     private let sent = Mutex<[String: Int]>([:])
     /// Messages (requests and replies) sent between regions, by sending region.
@@ -125,7 +133,10 @@ final class RegionNetwork: Sendable {
         self.transport = transport
     }
 
-    func setHandler(_ body: @escaping Handler) { handler.withLock { $0 = body } }
+    func setHandler(_ body: @escaping Handler) {
+        let box = HandlerBox(body)
+        handler.withLock { $0 = box }
+    }
 
     /// Requests sent between regions so far, by kind (`transfer`, `execute`, `finish`, `resolve`).
     var requestsSent: [String: Int] { sent.withLock { $0 } }
@@ -141,7 +152,7 @@ final class RegionNetwork: Sendable {
     func call(from: Int, to: Int, _ request: RegionRequest) async -> RegionReply {
         guard from != to else {
             guard let handler = handler.withLock({ $0 }) else { return .unavailable("no handler") }
-            return await handler(to, from, request)
+            return await handler.body(to, from, request)
         }
         sent.withLock { $0[Self.kind(request), default: 0] += 1 }
         sentByRegion.withLock { $0[from, default: 0] += 1 }
@@ -190,7 +201,7 @@ final class RegionNetwork: Sendable {
                     Task {
                         let reply: RegionReply
                         if let handler = self.handler.withLock({ $0 }) {
-                            reply = await handler(to, from, request)
+                            reply = await handler.body(to, from, request)
                         } else {
                             reply = .unavailable("no handler")
                         }

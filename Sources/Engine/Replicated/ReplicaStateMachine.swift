@@ -53,7 +53,14 @@ final class ReplicaStateMachine: RaftStateMachine {
     private let clock: any EngineClock
     /// Told when a prepared transaction's commit or abort entry applied here (the leader's runtime
     /// then releases its locks).
-    private let finished = Mutex<(@Sendable (TransactionID, Bool) -> Void)?>(nil)
+    private let finished = Mutex<FinishedBox?>(nil)
+
+    /// The callback in a box (a closure stored straight in a `Mutex` is re-abstracted on every
+    /// `withLock`, growing a chain of thunks).
+    private final class FinishedBox: Sendable {
+        let body: @Sendable (TransactionID, Bool) -> Void
+        init(_ body: @escaping @Sendable (TransactionID, Bool) -> Void) { self.body = body }
+    }
 
     init(storage: StorageEngine, clock: any EngineClock = SystemClock.shared) {
         self.storage = storage
@@ -62,7 +69,8 @@ final class ReplicaStateMachine: RaftStateMachine {
 
     /// Sets who is told when a prepared transaction finishes here.
     func onPreparedFinished(_ body: @escaping @Sendable (TransactionID, Bool) -> Void) {
-        finished.withLock { $0 = body }
+        let box = FinishedBox(body)
+        finished.withLock { $0 = box }
     }
 
     /// The transactions prepared here, awaiting their phase two (or an in-doubt resolution).
@@ -129,7 +137,7 @@ final class ReplicaStateMachine: RaftStateMachine {
         var finishedPrepared: [(TransactionID, Bool)] = []
         defer {
             if !finishedPrepared.isEmpty, let finished = finished.withLock({ $0 }) {
-                for (xid, committed) in finishedPrepared { finished(xid, committed) }
+                for (xid, committed) in finishedPrepared { finished.body(xid, committed) }
             }
         }
         state.withLock { s in

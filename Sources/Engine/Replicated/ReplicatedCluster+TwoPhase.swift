@@ -308,7 +308,7 @@ extension ReplicatedCluster {
     /// Whether the test hook crashes the coordinator at `step` of `global`.
     private func hook(_ step: TwoPhaseStep, _ global: GlobalTransaction) -> Bool {
         guard let hook = coordinatorCrashHook.withLock({ $0 }) else { return false }
-        let crash = hook(step, global)
+        let crash = hook.body(step, global)
         if crash { regions[global.coordinator].twoPhase.coordinatorCrashes.add(1, ordering: .relaxed) }
         return crash
     }

@@ -104,7 +104,20 @@ final class ReplicatedCluster: Sendable {
     /// record (aborting a missing one).
     let inDoubtAfter = Mutex<Duration>(.seconds(5))
     /// Test hook: crash the coordinator at a step of a transaction (return true).
-    let coordinatorCrashHook = Mutex<(@Sendable (TwoPhaseStep, GlobalTransaction) -> Bool)?>(nil)
+    let coordinatorCrashHook = Mutex<CrashHook?>(nil)
+
+    /// A coordinator crash hook, boxed (a closure stored straight in a `Mutex` is re-abstracted on
+    /// every `withLock`, growing a chain of thunks).
+    final class CrashHook: Sendable {
+        let body: @Sendable (TwoPhaseStep, GlobalTransaction) -> Bool
+        init(_ body: @escaping @Sendable (TwoPhaseStep, GlobalTransaction) -> Bool) { self.body = body }
+    }
+
+    /// Sets (or, with nil, clears) the coordinator crash hook.
+    func setCoordinatorCrashHook(_ body: (@Sendable (TwoPhaseStep, GlobalTransaction) -> Bool)?) {
+        let box = body.map(CrashHook.init)
+        coordinatorCrashHook.withLock { $0 = box }
+    }
 
     /// Entries applied between two log compactions of a replica.
     static let compactEvery: UInt64 = 200_000
