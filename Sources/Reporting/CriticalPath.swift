@@ -149,7 +149,8 @@ extension LatencyFidelity {
                                 transferClass, client: client, locality: locality, asyncReplication: async,
                                 fsyncMillis: fsync),
                             measuredP50Millis: Double(result.percentileMicros(50)) / 1000,
-                            transfers: Int(result.histogram(.endToEnd).totalCount)))
+                            transfers: Int(result.histogram(.endToEnd).totalCount),
+                            measuredMeanMillis: result.histogram(.endToEnd).mean / 1000))
                 }
             }
         }

@@ -19,12 +19,18 @@ public struct LatencyFidelity: Codable, Sendable, Equatable {
         public var measuredP50Millis: Double
         /// Transfers the median is over (committed and rejected).
         public var transfers: Int
+        /// The measured mean end-to-end latency in milliseconds (nil in runs recorded before it
+        /// was kept). Cross-region transfers from one client region go to several destinations
+        /// whose latencies differ by their round trips: their p50 falls inside one destination's
+        /// mode, so their mean is the figure to hold against the mean of the minimums.
+        public var measuredMeanMillis: Double?
 
         /// A row from its parts.
         public init(
             variant: String, transferClass: TransferClass, clientRegion: String, minimumMillis: Double,
-            measuredP50Millis: Double, transfers: Int
+            measuredP50Millis: Double, transfers: Int, measuredMeanMillis: Double? = nil
         ) {
+            self.measuredMeanMillis = measuredMeanMillis
             self.variant = variant
             self.transferClass = transferClass
             self.clientRegion = clientRegion
@@ -33,12 +39,19 @@ public struct LatencyFidelity: Codable, Sendable, Equatable {
             self.transfers = transfers
         }
 
-        /// Measured over minimum; `nil` when the minimum is 0.
+        /// Measured p50 over minimum; `nil` when the minimum is 0.
         public var ratio: Double? { minimumMillis > 0 ? measuredP50Millis / minimumMillis : nil }
+
+        /// Measured mean over minimum; `nil` when the minimum is 0 or no mean was kept.
+        public var meanRatio: Double? {
+            guard minimumMillis > 0, let mean = measuredMeanMillis else { return nil }
+            return mean / minimumMillis
+        }
 
         enum CodingKeys: String, CodingKey {
             case transferClass = "class"
-            case variant, clientRegion, minimumMillis, measuredP50Millis, transfers, ratio
+            case variant, clientRegion, minimumMillis, measuredP50Millis, transfers, ratio, measuredMeanMillis
+            case meanRatio
         }
 
         public init(from decoder: any Decoder) throws {
@@ -49,6 +62,7 @@ public struct LatencyFidelity: Codable, Sendable, Equatable {
             minimumMillis = try container.decode(Double.self, forKey: .minimumMillis)
             measuredP50Millis = try container.decode(Double.self, forKey: .measuredP50Millis)
             transfers = try container.decode(Int.self, forKey: .transfers)
+            measuredMeanMillis = try container.decodeIfPresent(Double.self, forKey: .measuredMeanMillis)
         }
 
         /// Encodes the row with its ratio, for a reader of `run.json`.
@@ -61,6 +75,8 @@ public struct LatencyFidelity: Codable, Sendable, Equatable {
             try container.encode(measuredP50Millis, forKey: .measuredP50Millis)
             try container.encode(transfers, forKey: .transfers)
             try container.encodeIfPresent(ratio, forKey: .ratio)
+            try container.encodeIfPresent(measuredMeanMillis, forKey: .measuredMeanMillis)
+            try container.encodeIfPresent(meanRatio, forKey: .meanRatio)
         }
     }
 

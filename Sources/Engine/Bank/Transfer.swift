@@ -158,22 +158,25 @@ package enum Transfer {
     /// A participant's part of a transfer across regions: its legs (accounts homed in its region)
     /// and, for the region holding the debit, the transfer's ledger row. The request as a whole was
     /// validated by the coordinator.
+    /// `wait` is how long a row lock is waited for (nil: the lock timeout; `.noWait` for a batch
+    /// member, whose batch must not wait on a lock while its own prepared members hold others).
     static func executePart(
         _ legs: TransferLegs, ledger: (id: UInt64, amount: Int64, payload: [UInt8])?,
-        in context: some TransactionContext, overdraft: Bool, payload: [UInt8]
+        in context: some TransactionContext, overdraft: Bool, payload: [UInt8], wait: LockWait? = nil
     ) async throws {
-        try await apply(legs.inKeyOrder(), ledger: ledger, in: context, overdraft: overdraft, payload: payload)
+        try await apply(
+            legs.inKeyOrder(), ledger: ledger, in: context, overdraft: overdraft, payload: payload, wait: wait)
     }
 
     /// Locks every leg's account in key order, checks funds, writes the balances, then the ledger row.
     private static func apply(
         _ legs: TransferLegs, ledger: (id: UInt64, amount: Int64, payload: [UInt8])?,
-        in context: some TransactionContext, overdraft: Bool, payload: [UInt8]
+        in context: some TransactionContext, overdraft: Bool, payload: [UInt8], wait: LockWait? = nil
     ) async throws {
         if legs.count == 2 {
             // The single-region case, without an array of rows.
-            let first = try await lock(legs[0], in: context)
-            let second = try await lock(legs[1], in: context)
+            let first = try await lock(legs[0], in: context, wait: wait)
+            let second = try await lock(legs[1], in: context, wait: wait)
             try check(legs[0], first, overdraft: overdraft)
             try check(legs[1], second, overdraft: overdraft)
             try await context.write(legs[0].account, Row(balance: first &+ legs[0].amount, payload: payload), wait: nil)
@@ -182,7 +185,7 @@ package enum Transfer {
         } else {
             var balances: [Int64] = []
             balances.reserveCapacity(legs.count)
-            for leg in legs { balances.append(try await lock(leg, in: context)) }
+            for leg in legs { balances.append(try await lock(leg, in: context, wait: wait)) }
             for (leg, balance) in zip(legs, balances) { try check(leg, balance, overdraft: overdraft) }
             for (leg, balance) in zip(legs, balances) {
                 try await context.write(leg.account, Row(balance: balance &+ leg.amount, payload: payload), wait: nil)
@@ -196,8 +199,10 @@ package enum Transfer {
 
     /// Locks a leg's account row (SELECT ... FOR UPDATE) and returns its balance.
     @inline(__always)
-    private static func lock(_ leg: TransferLeg, in context: some TransactionContext) async throws -> Int64 {
-        guard let row = try await context.readForUpdate(leg.account, wait: nil) else {
+    private static func lock(_ leg: TransferLeg, in context: some TransactionContext, wait: LockWait? = nil)
+        async throws -> Int64
+    {
+        guard let row = try await context.readForUpdate(leg.account, wait: wait) else {
             throw InvalidRequest.noSuchAccount(leg.account)
         }
         return row.balance

@@ -477,7 +477,8 @@ extension ReplicaIncarnation {
         }
         do {
             try await Transfer.executePart(
-                work.legs, ledger: ledger, in: transaction, overdraft: configuration.overdraft, payload: payload)
+                work.legs, ledger: ledger, in: transaction, overdraft: configuration.overdraft, payload: payload,
+                wait: group == nil ? nil : .noWait)
             let log = self.log
             let global = work.global
             try await runtime.prepareReplicated(transaction) { writes throws(TransactionError) in
@@ -492,7 +493,13 @@ extension ReplicaIncarnation {
             case is Transfer.Rejection:
                 return ParticipantVote(outcome: .rejected, trace: trace, processingNanos: 0)
             case let error as TransactionError:
-                return ParticipantVote(outcome: .failed(sqlState: error.sqlState), trace: trace, processingNanos: 0)
+                // A batch member found a row locked (NOWAIT): it retries, in a later batch, rather
+                // than have its batch wait on a lock while the batch's prepared members hold others
+                // (batches waiting on each other's locks would deadlock unseen by any detector).
+                let code =
+                    group != nil && error.code == .lockNotAvailable
+                    ? TransactionError.Code.serializationFailure.rawValue : error.sqlState
+                return ParticipantVote(outcome: .failed(sqlState: code), trace: trace, processingNanos: 0)
             case is Transfer.InvalidRequest:
                 return ParticipantVote(
                     outcome: .failed(sqlState: Transfer.InvalidRequest.sqlState), trace: trace, processingNanos: 0)

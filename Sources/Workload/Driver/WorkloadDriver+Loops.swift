@@ -55,16 +55,23 @@ extension WorkloadDriver {
         var sequence: UInt64 = 0
         let think = spec.thinkTime.nanoseconds
         let clock = control.clock
+        // The client carries the timestamp of its last acknowledged transfer: its next one gets a
+        // larger timestamp, whatever region it enters through (causality).
+        var lastTimestamp: TransactionID = 0
         while true {
             let began = clock.nowNanos()
             if control.shouldStop(now: began) { break }
             sequence += 1
-            let (transferClass, request) = makeTransfer(
+            var (transferClass, request) = makeTransfer(
                 id: (UInt64(client) << 40) | sequence, region: region, chooser: chooser, random: &random)
+            request.causalTimestamp = lastTimestamp
             let result = await backend.transfer(request)
             let measured = clock.nanosSince(began)
             control.completed.add(1, ordering: .relaxed)
-            if case .committed = result.outcome { acks.append(id: request.id, xid: result.xid) }
+            if case .committed = result.outcome {
+                acks.append(id: request.id, xid: result.xid)
+                lastTimestamp = max(lastTimestamp, result.xid)
+            }
             if began >= control.measureStart && !control.stopped.load(ordering: .relaxed) {
                 record(result, transferClass, measured: measured, lag: 0, into: recorder, expectedInterval: 0)
                 control.countMeasured(failed: result.isFailure)

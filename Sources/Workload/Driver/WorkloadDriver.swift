@@ -378,6 +378,16 @@ public struct WorkloadDriver: Sendable {
         if spec.checks.replicaConvergence {
             results.append(convergenceCheck(audit))
         }
+        if spec.checks.durability && (audit.preparedRemaining > 0 || audit.locksHeld > 0 || audit.inDoubtResolved > 0) {
+            // Two-phase commit leaves nothing behind: every in-doubt transaction is resolved from its
+            // coordinator's record, and no lock survives recovery.
+            results.append(
+                CheckResult(
+                    name: "no_in_doubt_left", passed: audit.preparedRemaining == 0 && audit.locksHeld == 0,
+                    detail: "\(audit.preparedRemaining) transactions still prepared and \(audit.locksHeld) row locks "
+                        + "held after recovery; \(audit.inDoubtResolved) in-doubt transactions resolved from their "
+                        + "coordinators' records"))
+        }
         return results
     }
 
