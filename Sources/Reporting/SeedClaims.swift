@@ -1,3 +1,4 @@
+import Histogram
 import Results
 import WorkloadSpec
 
@@ -39,6 +40,10 @@ public enum SeedClaims {
         public var off: Double
         /// The metric with the switch on.
         public var on: Double
+        /// The client region compared (nil: every region's transfers together). A class's p50 over
+        /// all regions is dominated by the region whose clients complete the most transfers (a
+        /// closed loop's fast clients), so latency claims are also held per client region.
+        public var clientRegion: String? = nil
 
         /// The measured change in percent, `nil` when the off value is 0.
         public var measuredChangePercent: Double? { Delta.percent(from: off, to: on) }
@@ -72,6 +77,24 @@ public enum SeedClaims {
                     Row(
                         claim: claim, offVariant: delta.offVariant, onVariant: delta.onVariant,
                         transferClass: transferClass, off: off, on: on))
+                guard claim.metric == .p50,
+                    let offVariant = run.variants.first(where: { $0.name == delta.offVariant }),
+                    let onVariant = run.variants.first(where: { $0.name == delta.onVariant }),
+                    offVariant.regions.count > 1
+                else { continue }
+                for offRegion in offVariant.regions {
+                    guard let onRegion = onVariant.regions.first(where: { $0.region == offRegion.region }),
+                        let offClass = offRegion.classes.first(where: { $0.transferClass == transferClass }),
+                        let onClass = onRegion.classes.first(where: { $0.transferClass == transferClass }),
+                        offClass.histogram(.endToEnd).totalCount > 0, onClass.histogram(.endToEnd).totalCount > 0
+                    else { continue }
+                    var row = Row(
+                        claim: claim, offVariant: delta.offVariant, onVariant: delta.onVariant,
+                        transferClass: transferClass, off: Double(offClass.percentileMicros(50)),
+                        on: Double(onClass.percentileMicros(50)))
+                    row.clientRegion = offRegion.region
+                    rows.append(row)
+                }
             }
         }
         return rows

@@ -87,7 +87,8 @@ extension SummaryMarkdown {
             let unit: (Double) -> String =
                 row.claim.metric == .tps ? { Format.number($0) } : { Format.millis($0) }
             return [
-                row.claim.optimisation, row.transferClass.rawValue, "\(row.offVariant) → \(row.onVariant)",
+                row.claim.optimisation, row.transferClass.rawValue, row.clientRegion ?? "all",
+                "\(row.offVariant) → \(row.onVariant)",
                 row.claim.metric == .tps ? "TPS" : "p50 ms", "\(unit(row.off)) → \(unit(row.on))",
                 row.claim.text, row.verdict,
             ]
@@ -95,9 +96,11 @@ extension SummaryMarkdown {
         return [
             "## Claims", "",
             "Each switch's measured effect per class, between variants that differ only in it (p50 latency "
-                + "for locality and async replication, TPS for batch commit), next to the seed's claim.", "",
+                + "for locality and async replication, TPS for batch commit), next to the seed's claim. Latency is "
+                + "compared over all client regions and per client region (a class's p50 over all regions is "
+                + "dominated by the region whose clients complete the most transfers).", "",
         ]
-            + table(["switch", "class", "off → on", "metric", "measured", "claim", "verdict"], cells)
+            + table(["switch", "class", "client region", "off → on", "metric", "measured", "claim", "verdict"], cells)
     }
 
     /// What running the transfers cost the process in CPU, per variant: against the null backend

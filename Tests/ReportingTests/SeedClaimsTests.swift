@@ -66,9 +66,9 @@ struct SeedClaimsTests {
     func markdown() {
         let text = SummaryMarkdown.render(Self.run())
         #expect(text.contains("## Claims"))
-        #expect(text.contains("| locality | cross_region | baseline → locality | p50 ms | 300.0 → 200.0 |"))
+        #expect(text.contains("| locality | cross_region | all | baseline → locality | p50 ms | 300.0 → 200.0 |"))
         #expect(text.contains("not met (-33.3 %)"))
-        #expect(text.contains("| batch_commit | single_region | baseline → batch_commit | TPS | 100 → 500 |"))
+        #expect(text.contains("| batch_commit | single_region | all | baseline → batch_commit | TPS | 100 → 500 |"))
         var one = Self.run()
         one.variants = [one.variants[0]]
         #expect(!SummaryMarkdown.render(one).contains("## Claims"))
