@@ -53,6 +53,18 @@ private func expectClean(_ report: AuditReport, total: Int64 = 3_000) {
     }
 }
 
+/// Crashes, recovers and audits every replica: nothing lost, conserved, nothing left prepared or
+/// locked, every region converged; then shuts the backend down.
+private func auditClean(_ backend: EmbeddedBackend, initialBalance: Int64, acknowledged: [UInt64: TransactionID])
+    async throws
+{
+    let report = try await backend.audit(
+        AuditExpectation(
+            accounts: accounts, initialBalance: initialBalance, overdraft: false, acknowledged: acknowledged))
+    expectClean(report, total: initialBalance * Int64(accounts))
+    try await backend.shutdown()
+}
+
 /// Waits (bounded) until `condition` holds.
 private func eventually(_ what: String, _ condition: () async -> Bool) async throws {
     for _ in 0..<12_000 {
@@ -91,11 +103,8 @@ struct TwoPhaseCommitTests {
             }
             let cluster = try #require(backend.replicatedCluster)
             #expect(cluster.regions.map { $0.twoPhase.commits.load(ordering: .relaxed) }.reduce(0, +) == 9)
-            let report = try await backend.audit(
-                AuditExpectation(accounts: accounts, initialBalance: 100, overdraft: false, acknowledged: acknowledged))
-            expectClean(report)
-            #expect(report.acknowledged == 9)
-            try await backend.shutdown()
+            #expect(acknowledged.count == 9)
+            try await auditClean(backend, initialBalance: 100, acknowledged: acknowledged)
         }
     }
 
@@ -198,10 +207,7 @@ struct TwoPhaseCommitTests {
             #expect(after.outcome == .committed)
             var acknowledged = [UInt64(8): after.xid]
             if case .committed = result.outcome { acknowledged[7] = result.xid }
-            let report = try await backend.audit(
-                AuditExpectation(accounts: accounts, initialBalance: 100, overdraft: false, acknowledged: acknowledged))
-            expectClean(report)
-            try await backend.shutdown()
+            try await auditClean(backend, initialBalance: 100, acknowledged: acknowledged)
         }
     }
 
@@ -257,10 +263,7 @@ struct TwoPhaseCommitTests {
                 }
             }
             #expect(!acknowledged.isEmpty, "transfers commit (\(acknowledged.count) of 90)")
-            let report = try await backend.audit(
-                AuditExpectation(accounts: accounts, initialBalance: 100, overdraft: false, acknowledged: acknowledged))
-            expectClean(report)
-            try await backend.shutdown()
+            try await auditClean(backend, initialBalance: 100, acknowledged: acknowledged)
         }
     }
 
@@ -335,11 +338,7 @@ struct TwoPhaseCommitTests {
                 #expect(result.xid > before, "a timestamp after the failover is above every one before it")
                 acknowledged[id] = result.xid
             }
-            let report = try await backend.audit(
-                AuditExpectation(
-                    accounts: accounts, initialBalance: 1_000, overdraft: false, acknowledged: acknowledged))
-            expectClean(report, total: 30_000)
-            try await backend.shutdown()
+            try await auditClean(backend, initialBalance: 1_000, acknowledged: acknowledged)
         }
     }
 
@@ -381,10 +380,7 @@ struct TwoPhaseCommitTests {
             let requests = cluster.twoPhaseNetwork.requestsSent
             #expect(requests["execute", default: 0] == 0)
             #expect(requests["execute_batch", default: 0] == batches, "one phase-one request per batch to eu")
-            let report = try await backend.audit(
-                AuditExpectation(accounts: accounts, initialBalance: 100, overdraft: false, acknowledged: acknowledged))
-            expectClean(report)
-            try await backend.shutdown()
+            try await auditClean(backend, initialBalance: 100, acknowledged: acknowledged)
         }
     }
 
@@ -480,10 +476,7 @@ struct TwoPhaseCommitTests {
                     #expect(ledger.contains(id), "seed \(seed) step \(step): acknowledged transfer \(id) is durable")
                 }
             }
-            let report = try await backend.audit(
-                AuditExpectation(accounts: accounts, initialBalance: 100, overdraft: false, acknowledged: acknowledged))
-            expectClean(report)
-            try await backend.shutdown()
+            try await auditClean(backend, initialBalance: 100, acknowledged: acknowledged)
         }
     }
 }

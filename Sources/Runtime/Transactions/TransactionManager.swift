@@ -72,22 +72,28 @@ public final class TransactionManager: Sendable {
         return failed
     }
 
+    /// `startEnding`, then SSI's pivot check: a failed statement aborts the transaction and is
+    /// thrown, a pivot rolls it back and throws 40001.
+    private func startEndingChecked(_ transaction: Transaction, _ phase: Transaction.Phase) throws(TransactionError) {
+        if let failed = try startEnding(transaction, phase) {
+            abort(transaction)
+            throw failed
+        }
+        if transaction.isolation == .serializable {
+            do { try ssi.preCommit(transaction.xid) } catch {
+                rollBack(transaction)
+                throw transaction.fail(error)
+            }
+        }
+    }
+
     /// Commits: SSI's pivot check, then storage's durable commit (the WAL flush is the `walFlush`
     /// span), then the locks go. A failed transaction is rolled back and its statement's error
     /// thrown; a failure of the commit aborts the transaction and throws; a transaction that is
     /// not active is refused with 25000 and left as it is.
     public func commit(_ transaction: Transaction) async throws(TransactionError) {
         let xid = transaction.xid
-        if let failed = try startEnding(transaction, .committing) {
-            abort(transaction)
-            throw failed
-        }
-        if transaction.isolation == .serializable {
-            do { try ssi.preCommit(xid) } catch {
-                rollBack(transaction)
-                throw transaction.fail(error)
-            }
-        }
+        try startEndingChecked(transaction, .committing)
         let start = clock.nowNanos()
         do {
             if let replication, case let writes = try storage.writeSet(of: xid), !writes.isEmpty {
@@ -157,16 +163,7 @@ public final class TransactionManager: Sendable {
     /// that is not active is refused with 25000.
     public func prepare(_ transaction: Transaction) async throws(TransactionError) {
         let xid = transaction.xid
-        if let failed = try startEnding(transaction, .preparing) {
-            abort(transaction)
-            throw failed
-        }
-        if transaction.isolation == .serializable {
-            do { try ssi.preCommit(xid) } catch {
-                rollBack(transaction)
-                throw transaction.fail(error)
-            }
-        }
+        try startEndingChecked(transaction, .preparing)
         let start = clock.nowNanos()
         do { try await storage.prepare(xid) } catch {
             rollBack(transaction)
@@ -187,16 +184,7 @@ public final class TransactionManager: Sendable {
         replicate: (_ writes: [ReplicatedWrite]) async throws(TransactionError) -> ReplicationReceipt
     ) async throws(TransactionError) {
         let xid = transaction.xid
-        if let failed = try startEnding(transaction, .preparing) {
-            abort(transaction)
-            throw failed
-        }
-        if transaction.isolation == .serializable {
-            do { try ssi.preCommit(xid) } catch {
-                rollBack(transaction)
-                throw transaction.fail(error)
-            }
-        }
+        try startEndingChecked(transaction, .preparing)
         let start = clock.nowNanos()
         let writes: [ReplicatedWrite]
         do { writes = try storage.writeSet(of: xid) } catch {
