@@ -62,6 +62,36 @@ struct SeedClaimsTests {
         #expect(!rows.contains { $0.claim.optimisation == "async_replication" })
     }
 
+    @Test("latency claims are also held per client region: the fast region's clients do not hide the slow one's")
+    func perClientRegion() throws {
+        func region(_ name: String, _ micros: UInt64, _ count: Int) -> RegionResult {
+            let recorder = ClientRecorder()
+            for _ in 0..<count {
+                recorder.record(.singleRegion, endToEndMicros: micros, l2: micros, l1: 0, l0: 0, outcome: .committed)
+            }
+            return RegionResult(region: name, classes: recorder.results())
+        }
+        func variant(_ name: String, locality: Bool, near: UInt64, far: UInt64) -> VariantResult {
+            // The near region's clients complete 9 transfers for each of the far region's.
+            var result = claimVariant(
+                name, ["locality": String(locality), "batch_commit": "false", "async_replication": "false"],
+                p50Micros: [.singleRegion: near], committed: 90)
+            result.regions = [region("near", near, 90), region("far", far, 10)]
+            return result
+        }
+        var run = Self.run()
+        run.variants = [
+            variant("baseline", locality: false, near: 2_000, far: 160_000),
+            variant("locality", locality: true, near: 1_500, far: 1_500),
+        ]
+        let rows = SeedClaims.rows(run).filter { $0.claim.optimisation == "locality" }
+        #expect(rows.map(\.clientRegion) == [nil, "near", "far"])
+        let far = try #require(rows.first { $0.clientRegion == "far" })
+        #expect(far.off == 160_000 && far.on == 1_500 && far.met, "160 ms -> 1.5 ms: -99 %")
+        let near = try #require(rows.first { $0.clientRegion == "near" })
+        #expect(!near.met, "2 ms -> 1.5 ms: -25 %")
+    }
+
     @Test("summary.md shows the claims table; a run that varies nothing has none")
     func markdown() {
         let text = SummaryMarkdown.render(Self.run())
