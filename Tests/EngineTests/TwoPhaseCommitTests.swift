@@ -26,6 +26,10 @@ private func threeRegions(
             ]),
         replication: replication)
     config.locality = locality
+    // Hang bounds, not timing: a loaded test machine can stall a node for seconds (the Raft
+    // election timeout is 0.5-1 s, so leaders can change under the tests).
+    config.runtime = RuntimeOptions(
+        lockTimeout: .seconds(60), retry: RetryPolicy(maxAttempts: 50, maxTotal: .seconds(60)))
     return config
 }
 
@@ -91,15 +95,18 @@ struct TwoPhaseCommitTests {
                     #expect(cross.outcome == .committed)
                     #expect(cross.l2Nanos + cross.l1Nanos + cross.l0Nanos == cross.endToEndNanos)
                     #expect(cross.l2Breakdown.total == cross.l2Nanos)
-                    #expect(cross.l2Breakdown.decision > 0, "the decision is made durable before the acknowledgement")
-                    acknowledged[id] = cross.xid
+                    if cross.outcome == .committed {
+                        #expect(
+                            cross.l2Breakdown.decision > 0, "the decision is made durable before the acknowledgement")
+                        acknowledged[id] = cross.xid
+                    }
                 }
                 id += 1
                 let others = (0..<3).filter { $0 != client }.map { account($0, 3) }
                 let global = await backend.transfer(
                     transfer(id: id, client: client, from: account(client, 4), to: others, amount: 2))
                 #expect(global.outcome == .committed)
-                acknowledged[id] = global.xid
+                if global.outcome == .committed { acknowledged[id] = global.xid }
             }
             let cluster = try #require(backend.replicatedCluster)
             #expect(cluster.regions.map { $0.twoPhase.commits.load(ordering: .relaxed) }.reduce(0, +) == 9)

@@ -92,6 +92,33 @@ struct LockManagerTests {
         }
     }
 
+    @Test("a node that stops fails every lock wait at once with 57P01 and drops every lock")
+    func shutdownFailsWaits() async throws {
+        let clock = ManualClock()
+        try await withRuntime(options: patientOptions, clock: clock) { manager in
+            try await seedRows(manager, [1: 100])
+            let holder = try manager.begin(.readCommitted)
+            _ = try await holder.readForUpdate(1)
+            let waiter = try manager.begin(.readCommitted)
+            // The wait's deadline is an hour away on a clock nobody advances: only shutdown ends it.
+            let waiting = Task { () -> TransactionError.Code? in
+                do {
+                    try await waiter.write(1, Row(balance: 0), wait: .timeout(.seconds(3600)))
+                    return nil
+                } catch let error as TransactionError {
+                    return error.code
+                } catch {
+                    return .internalError
+                }
+            }
+            while manager.locks.statistics.waits == 0 { await Task.yield() }
+            manager.locks.shutdown()
+            #expect(await waiting.value == .adminShutdown)
+            #expect(manager.locks.holder(of: 1) == nil, "the stopped node's locks are gone")
+            #expect(manager.locks.statistics.timeouts == 0)
+        }
+    }
+
     @Test("the runtime's lock_timeout applies when no wait is given")
     func defaultLockTimeout() async throws {
         let clock = ManualClock()

@@ -118,6 +118,8 @@ final class ReplicaIncarnation: Sendable {
         }
         for task in running { task.cancel() }
         await node.stop()
+        // Lock waits on this node fail now (its clients' connections drop), not at their timeout.
+        executor.runtime.locks.shutdown()
         for task in running { await task.value }
         await executor.pool.close()
         storage.crash()

@@ -106,7 +106,11 @@ extension ReplicatedCluster {
                 return TransferResult(
                     .rejected, retried: retried, trace: trace, endToEnd: clock.nowNanos() &- start, xid: 0)
             case .failed(let sqlState):
-                let retryable = TransactionError.Code(rawValue: sqlState)?.isRetryable ?? false
+                // A leader that changed under a participant's prepare (57P01) is a redirect: the
+                // attempt is aborted and retried, like a serialization failure.
+                let retryable =
+                    TransactionError.Code(rawValue: sqlState)?.isRetryable ?? false
+                    || sqlState == TransactionError.Code.adminShutdown.rawValue
                 let elapsed = clock.nowNanos() &- start
                 guard retryable, attempt < policy.maxAttempts, elapsed < policy.maxTotal.clampedNanoseconds else {
                     if retryable { regions[coordinator].twoPhase.retriesExhausted.add(1, ordering: .relaxed) }
@@ -273,14 +277,26 @@ extension ReplicatedCluster {
     /// the record that won (the first decision applied: an in-doubt check's abort may have come
     /// first). Nil when the outcome is unknown. Under async replication the coordinator's own
     /// record is taken as written once its leader's log has it.
-    func decide(_ id: UInt64, _ record: TransactionRecord, at leader: ReplicaIncarnation) async -> TransactionRecord? {
-        do {
-            _ = try await leader.node.proposeWithReceipt(ReplicaCommand.decide(id: id, record: record).encoded())
-        } catch {
-            return nil
+    ///
+    /// A leader change under the proposal leaves its fate unknown: the record is looked for at the
+    /// region's next serving leader (which has applied everything committed before it serves) and
+    /// proposed again there if it is missing. The first decision applied wins, so proposing the same
+    /// decision twice is harmless.
+    func decide(_ id: UInt64, _ record: TransactionRecord, at first: ReplicaIncarnation) async -> TransactionRecord? {
+        var leader = first
+        for _ in 0...Self.maxRedirects {
+            do {
+                _ = try await leader.node.proposeWithReceipt(ReplicaCommand.decide(id: id, record: record).encoded())
+                if configuration.replication == .async { return leader.machine.record(of: id) ?? record }
+                if let decided = leader.machine.record(of: id) { return decided }
+            } catch {
+                if let decided = leader.machine.record(of: id) { return decided }
+            }
+            guard let next = try? await self.leader(of: regions[leader.region]) else { return nil }
+            if let decided = next.machine.record(of: id) { return decided }
+            leader = next
         }
-        if configuration.replication == .async { return leader.machine.record(of: id) ?? record }
-        return leader.machine.record(of: id)
+        return nil
     }
 
     /// Phase two: tells every participant to commit at `commitTimestamp` (or abort), retrying a

@@ -132,6 +132,25 @@ public final class LockManager: Sendable {
         for waiter in ended.granted { waiter.resume() }
     }
 
+    /// The node stops (a crash, as its clients see it): every transaction's locks go and every lock
+    /// wait fails at once (57P01) instead of waiting out its timeout on a node that is gone.
+    public func shutdown() {
+        let ended = state.withLock { s in
+            let running = Array(s.table.active)
+            return running.map { xid in (xid, s.table.end(xid)) }
+        }
+        for (xid, result) in ended {
+            if let (key, waiter) = result.abandoned {
+                waiter.resume(
+                    throwing: TransactionError(
+                        .adminShutdown,
+                        "terminating connection: the node stopped while transaction \(xid) waited "
+                            + "for the lock on row \(key)", xid: xid, key: key))
+            }
+            for waiter in result.granted { waiter.resume() }
+        }
+    }
+
     /// Registers locks a transaction already holds (a prepared transaction restored by recovery).
     public func adopt(_ keys: [AccountID], for xid: TransactionID) {
         state.withLock { $0.table.adopt(keys, for: xid) }
