@@ -69,6 +69,18 @@ private func auditClean(_ backend: EmbeddedBackend, initialBalance: Int64, ackno
     try await backend.shutdown()
 }
 
+/// Runs `requests` at once; returns each one's id and result.
+private func concurrently(_ requests: [TransferRequest], on backend: EmbeddedBackend) async -> [(
+    UInt64, TransferResult
+)] {
+    await withTaskGroup(of: (UInt64, TransferResult).self) { group in
+        for request in requests { group.addTask { (request.id, await backend.transfer(request)) } }
+        var all: [(UInt64, TransferResult)] = []
+        for await result in group { all.append(result) }
+        return all
+    }
+}
+
 /// Waits (bounded) until `condition` holds.
 private func eventually(_ what: String, _ condition: () async -> Bool) async throws {
     for _ in 0..<12_000 {
@@ -234,35 +246,26 @@ struct TwoPhaseCommitTests {
             config.pool = PoolOptions(maxSize: 32)
             let backend = try EmbeddedBackend(configuration: config)
             _ = try await backend.load(accounts: accounts, initialBalance: 100) { _ in }
-            let results = await withTaskGroup(of: (UInt64, TransferResult).self) { group in
-                for id in UInt64(1)...90 {
-                    group.addTask {
-                        let client = Int(id % 3)
-                        let other = (client + 1 + Int(id / 3) % 2) % 3
-                        // Three hot accounts per region.
-                        let request: TransferRequest =
-                            switch id % 3 {
-                            case 0:
-                                transfer(
-                                    id: id, client: client, from: account(client, Int(id % 3)),
-                                    to: [account(client, Int(id + 1) % 3)], amount: 1)
-                            case 1:
-                                transfer(
-                                    id: id, client: client, from: account(client, Int(id / 3) % 3),
-                                    to: [account(other, Int(id / 5) % 3)], amount: 1)
-                            default:
-                                transfer(
-                                    id: id, client: client, from: account(client, Int(id / 3) % 3),
-                                    to: (0..<3).filter { $0 != client }.map { account($0, Int(id / 7) % 3) },
-                                    amount: 1)
-                            }
-                        return (id, await backend.transfer(request))
-                    }
+            let requests = (UInt64(1)...90).map { id -> TransferRequest in
+                let client = Int(id % 3)
+                let other = (client + 1 + Int(id / 3) % 2) % 3
+                // Three hot accounts per region.
+                switch id % 3 {
+                case 0:
+                    return transfer(
+                        id: id, client: client, from: account(client, Int(id % 3)),
+                        to: [account(client, Int(id + 1) % 3)], amount: 1)
+                case 1:
+                    return transfer(
+                        id: id, client: client, from: account(client, Int(id / 3) % 3),
+                        to: [account(other, Int(id / 5) % 3)], amount: 1)
+                default:
+                    return transfer(
+                        id: id, client: client, from: account(client, Int(id / 3) % 3),
+                        to: (0..<3).filter { $0 != client }.map { account($0, Int(id / 7) % 3) }, amount: 1)
                 }
-                var all: [(UInt64, TransferResult)] = []
-                for await result in group { all.append(result) }
-                return all
             }
+            let results = await concurrently(requests, on: backend)
             var acknowledged: [UInt64: TransactionID] = [:]
             for (id, result) in results {
                 switch result.outcome {
@@ -370,19 +373,12 @@ struct TwoPhaseCommitTests {
             let cluster = try #require(backend.replicatedCluster)
             let batcher = try #require(cluster.twoPhaseBatcher)
             // 24 concurrent us -> eu transfers on distinct account pairs, then 8 on one hot pair.
-            let results = await withTaskGroup(of: (UInt64, TransferResult).self) { group in
-                for id in UInt64(1)...32 {
-                    group.addTask {
-                        let index = id <= 24 ? Int(id % 10) : 0
-                        let request = transfer(
-                            id: id, client: 0, from: account(0, index), to: [account(1, (index + 3) % 10)], amount: 1)
-                        return (id, await backend.transfer(request))
-                    }
-                }
-                var all: [(UInt64, TransferResult)] = []
-                for await result in group { all.append(result) }
-                return all
+            let requests = (UInt64(1)...32).map { id in
+                let index = id <= 24 ? Int(id % 10) : 0
+                return transfer(
+                    id: id, client: 0, from: account(0, index), to: [account(1, (index + 3) % 10)], amount: 1)
             }
+            let results = await concurrently(requests, on: backend)
             var acknowledged: [UInt64: TransactionID] = [:]
             for (id, result) in results {
                 if case .committed = result.outcome { acknowledged[id] = result.xid }
@@ -391,9 +387,9 @@ struct TwoPhaseCommitTests {
             let batches = batcher.batches.load(ordering: .relaxed)
             let members = batcher.members.load(ordering: .relaxed)
             #expect(members >= 32 && batches < members, "\(members) members in \(batches) batches")
-            let requests = cluster.twoPhaseNetwork.requestsSent
-            #expect(requests["execute", default: 0] == 0)
-            #expect(requests["execute_batch", default: 0] == batches, "one phase-one request per batch to eu")
+            let sent = cluster.twoPhaseNetwork.requestsSent
+            #expect(sent["execute", default: 0] == 0)
+            #expect(sent["execute_batch", default: 0] == batches, "one phase-one request per batch to eu")
             try await auditClean(backend, initialBalance: 100, acknowledged: acknowledged)
         }
     }
@@ -450,12 +446,7 @@ struct TwoPhaseCommitTests {
                         }
                     requests.append(transfer(id: nextID, client: client, from: from, to: to, amount: 1))
                 }
-                let results = await withTaskGroup(of: (UInt64, TransferResult).self) { group in
-                    for request in requests { group.addTask { (request.id, await backend.transfer(request)) } }
-                    var all: [(UInt64, TransferResult)] = []
-                    for await result in group { all.append(result) }
-                    return all
-                }
+                let results = await concurrently(requests, on: backend)
                 cluster.setCoordinatorCrashHook(nil)
                 if let replica = crashed.withLock({ $0 }) {
                     try await eventually("the crashed replica is down") { replica.incarnation == nil }

@@ -72,6 +72,17 @@ public final class TransactionManager: Sendable {
         return failed
     }
 
+    /// Splits a replicated commit's or prepare's wait since `start`: the leader's own log write
+    /// (L0 `walFlush`), the wait beyond it for followers (L2 `replication`), the rest storage work.
+    private func addReplicationSpans(_ transaction: Transaction, _ receipt: ReplicationReceipt, since start: UInt64) {
+        let elapsed = clock.nanosSince(start)
+        let log = min(receipt.logNanos, elapsed)
+        let replicated = min(receipt.replicationNanos, elapsed &- log)
+        transaction.addSpan(.walFlush, nanos: log)
+        transaction.addSpan(.replication, nanos: replicated)
+        transaction.addSpan(.storageAccess, nanos: elapsed &- log &- replicated)
+    }
+
     /// `startEnding`, then SSI's pivot check: a failed statement aborts the transaction and is
     /// thrown, a pivot rolls it back and throws 40001.
     private func startEndingChecked(_ transaction: Transaction, _ phase: Transaction.Phase) throws(TransactionError) {
@@ -103,12 +114,7 @@ public final class TransactionManager: Sendable {
                     try? storage.abort(xid)
                     throw error
                 }
-                let elapsed = clock.nanosSince(start)
-                let log = min(receipt.logNanos, elapsed)
-                let replicated = min(receipt.replicationNanos, elapsed &- log)
-                transaction.addSpan(.walFlush, nanos: log)
-                transaction.addSpan(.replication, nanos: replicated)
-                transaction.addSpan(.storageAccess, nanos: elapsed &- log &- replicated)
+                addReplicationSpans(transaction, receipt, since: start)
             } else {
                 let receipt = try await storage.commit(xid)
                 let elapsed = clock.nanosSince(start)
@@ -196,12 +202,7 @@ public final class TransactionManager: Sendable {
             rollBack(transaction)
             throw transaction.fail(error)
         }
-        let elapsed = clock.nanosSince(start)
-        let log = min(receipt.logNanos, elapsed)
-        let replicated = min(receipt.replicationNanos, elapsed &- log)
-        transaction.addSpan(.walFlush, nanos: log)
-        transaction.addSpan(.replication, nanos: replicated)
-        transaction.addSpan(.storageAccess, nanos: elapsed &- log &- replicated)
+        addReplicationSpans(transaction, receipt, since: start)
         transaction.state.withLock { $0.advance(to: .prepared) }
     }
 

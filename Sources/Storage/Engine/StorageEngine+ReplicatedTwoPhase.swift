@@ -159,15 +159,7 @@ extension StorageEngine {
                 throw StorageError.rowLockedByPrepared(key: write.key, holder: holder)
             }
         }
-        var aborted = 0
-        for write in writes {
-            if let holder = s.rowLocks[write.key], holder != xid, s.active[holder]?.phase == .active {
-                s.commitLog.set(holder, .aborted)
-                finish(holder, &s)
-                s.statistics.aborts += 1
-                aborted += 1
-            }
-        }
+        let aborted = abortRunningHolders(of: writes, except: xid, &s)
         var txn = s.active[xid] ?? ActiveTransaction(snapshotXmin: xid)
         for write in writes {
             StorageEngine.applyWrite(xid: xid, key: write.key, row: write.row, lsn: 0, state: &s)

@@ -66,15 +66,7 @@ extension StorageEngine {
         }
         let (aborted, wake) = try state.withLock { s throws(StorageError) -> (Int, Bool) in
             if s.closed { throw StorageError.closed }
-            var aborted = 0
-            for write in writes {
-                if let holder = s.rowLocks[write.key], holder != xid, s.active[holder]?.phase == .active {
-                    s.commitLog.set(holder, .aborted)
-                    finish(holder, &s)
-                    s.statistics.aborts += 1
-                    aborted += 1
-                }
-            }
+            let aborted = abortRunningHolders(of: writes, except: xid, &s)
             for write in writes {
                 StorageEngine.applyWrite(xid: xid, key: write.key, row: write.row, lsn: 0, state: &s)
             }
@@ -84,6 +76,22 @@ extension StorageEngine {
             return (aborted, requestMaintenanceIfDue(lsn: 0, &s))
         }
         if wake { maintenanceWake.signal() }
+        return aborted
+    }
+
+    /// Aborts every running (not prepared) transaction other than `xid` that holds the lock of a
+    /// row in `writes`: a deposed leader's, whose commit can no longer happen once the log installs
+    /// another transaction's write of the row. Returns how many.
+    func abortRunningHolders(of writes: [ReplicatedWrite], except xid: TransactionID, _ s: inout State) -> Int {
+        var aborted = 0
+        for write in writes {
+            if let holder = s.rowLocks[write.key], holder != xid, s.active[holder]?.phase == .active {
+                s.commitLog.set(holder, .aborted)
+                finish(holder, &s)
+                s.statistics.aborts += 1
+                aborted += 1
+            }
+        }
         return aborted
     }
 
