@@ -176,6 +176,7 @@ final class Replica: Sendable {
         let executor = NodeExecutor(storage: storage, configuration: configuration, replication: log)
         let runtime = executor.runtime
         machine.onPreparedFinished { xid, committed in runtime.finishReplicatedPrepared(xid, committed: committed) }
+        machine.onPreparedInstalled { xid, keys in runtime.locks.adopt(keys, for: xid) }
         router.register(node)
         let ticker = Task { await node.run() }
         // The log is compacted into a snapshot of storage every `compactEvery` applied entries,

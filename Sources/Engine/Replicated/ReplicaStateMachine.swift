@@ -54,6 +54,21 @@ final class ReplicaStateMachine: RaftStateMachine {
     /// Told when a prepared transaction's commit or abort entry applied here (the leader's runtime
     /// then releases its locks).
     private let finished = Mutex<FinishedBox?>(nil)
+    private let installed = Mutex<InstalledBox?>(nil)
+
+    /// The prepared-installed callback in a box (see `FinishedBox`).
+    private final class InstalledBox: Sendable {
+        let body: @Sendable (TransactionID, [AccountID]) -> Void
+        init(_ body: @escaping @Sendable (TransactionID, [AccountID]) -> Void) { self.body = body }
+    }
+
+    /// Sets who is told when another leader's prepared transaction is installed here (from an
+    /// entry or a snapshot): the runtime registers its locks, so this replica's transactions queue
+    /// behind it if it leads later.
+    func onPreparedInstalled(_ body: @escaping @Sendable (TransactionID, [AccountID]) -> Void) {
+        let box = InstalledBox(body)
+        installed.withLock { $0 = box }
+    }
 
     /// The callback in a box (a closure stored straight in a `Mutex` is re-abstracted on every
     /// `withLock`, growing a chain of thunks).
@@ -135,7 +150,11 @@ final class ReplicaStateMachine: RaftStateMachine {
 
     func apply(_ entry: RaftEntry) {
         var finishedPrepared: [(TransactionID, Bool)] = []
+        var installedPrepared: [(TransactionID, [AccountID])] = []
         defer {
+            if !installedPrepared.isEmpty, let installed = installed.withLock({ $0 }) {
+                for (xid, keys) in installedPrepared { installed.body(xid, keys) }
+            }
             if !finishedPrepared.isEmpty, let finished = finished.withLock({ $0 }) {
                 for (xid, committed) in finishedPrepared { finished.body(xid, committed) }
             }
@@ -149,13 +168,16 @@ final class ReplicaStateMachine: RaftStateMachine {
                 s.undecodable += 1
                 return
             }
-            apply(command, &s, finished: &finishedPrepared)
+            apply(command, &s, finished: &finishedPrepared, installed: &installedPrepared)
         }
     }
 
     /// Applies one command (each member of a batch in turn); a failure is counted, and the rest of
     /// a batch still applies.
-    private func apply(_ command: ReplicaCommand, _ s: inout State, finished: inout [(TransactionID, Bool)]) {
+    private func apply(
+        _ command: ReplicaCommand, _ s: inout State, finished: inout [(TransactionID, Bool)],
+        installed: inout [(TransactionID, [AccountID])]
+    ) {
         do throws(StorageError) {
             switch command {
             case .commit(let xid, let writes):
@@ -170,7 +192,9 @@ final class ReplicaStateMachine: RaftStateMachine {
                 switch s.local.removeValue(forKey: xid) {
                 case .proposed: try storage.prepareReplicated(xid)
                 case .committedAhead: break
-                case nil: s.deposedAborts += UInt64(try storage.applyReplicatedPrepare(xid: xid, writes: writes))
+                case nil:
+                    s.deposedAborts += UInt64(try storage.applyReplicatedPrepare(xid: xid, writes: writes))
+                    installed.append((xid, writes.map(\.key)))
                 }
                 if s.prepared[xid] == nil { s.prepared[xid] = Prepared(global: global, since: clock.nowNanos()) }
             case .commitPrepared(let xid, let commitTimestamp):
@@ -192,7 +216,7 @@ final class ReplicaStateMachine: RaftStateMachine {
             case .oracleLimit(let millis):
                 s.oracleLimitMillis = max(s.oracleLimitMillis, millis)
             case .batch(let commands):
-                for member in commands { apply(member, &s, finished: &finished) }
+                for member in commands { apply(member, &s, finished: &finished, installed: &installed) }
             }
         } catch {
             s.applyFailures += 1
@@ -210,6 +234,12 @@ final class ReplicaStateMachine: RaftStateMachine {
     }
 
     func restore(_ snapshot: RaftSnapshot) {
+        var installedPrepared: [(TransactionID, [AccountID])] = []
+        defer {
+            if !installedPrepared.isEmpty, let installed = installed.withLock({ $0 }) {
+                for (xid, keys) in installedPrepared { installed.body(xid, keys) }
+            }
+        }
         state.withLock { s in
             guard let decoded = ReplicaSnapshot.decode(snapshot.data) else {
                 s.undecodable += 1
@@ -225,7 +255,10 @@ final class ReplicaStateMachine: RaftStateMachine {
             }
             let now = clock.nowNanos()
             s.prepared = [:]
-            for entry in decoded.prepared { s.prepared[entry.xid] = Prepared(global: entry.global, since: now) }
+            for entry in decoded.prepared {
+                s.prepared[entry.xid] = Prepared(global: entry.global, since: now)
+                installedPrepared.append((entry.xid, entry.writes.map(\.key)))
+            }
             s.records = decoded.records
             s.oracleLimitMillis = max(s.oracleLimitMillis, decoded.oracleLimitMillis)
             if s.local.values.contains(where: { if case .committedAhead = $0 { true } else { false } }) {

@@ -108,9 +108,13 @@ extension ReplicatedCluster {
             case .failed(let sqlState):
                 // A leader that changed under a participant's prepare (57P01) is a redirect: the
                 // attempt is aborted and retried, like a serialization failure.
+                // A batch member that found a row locked (NOWAIT, 55P03) waits its turn by retrying:
+                // that is its lock wait, bounded by the total retry time, not by the attempts.
+                let lockTurn = twoPhaseBatcher != nil && sqlState == TransactionError.Code.lockNotAvailable.rawValue
                 let retryable =
                     TransactionError.Code(rawValue: sqlState)?.isRetryable ?? false
-                    || sqlState == TransactionError.Code.adminShutdown.rawValue
+                    || sqlState == TransactionError.Code.adminShutdown.rawValue || lockTurn
+                if lockTurn { attempt -= 1 }
                 let elapsed = clock.nowNanos() &- start
                 guard retryable, attempt < policy.maxAttempts, elapsed < policy.maxTotal.clampedNanoseconds else {
                     if retryable { regions[coordinator].twoPhase.retriesExhausted.add(1, ordering: .relaxed) }
@@ -118,7 +122,7 @@ extension ReplicatedCluster {
                         .failed(sqlState: sqlState), retried: retried, trace: trace, endToEnd: elapsed, xid: 0)
                 }
                 retried.append(sqlState)
-                let backoff = policy.backoff(beforeRetry: attempt, using: &random)
+                let backoff = policy.backoff(beforeRetry: max(attempt, 1), using: &random)
                 let slept = clock.nowNanos()
                 try? await clock.sleep(for: backoff)
                 trace.add(.retryBackoff, clock.nowNanos() &- slept)
@@ -509,13 +513,10 @@ extension ReplicaIncarnation {
             case is Transfer.Rejection:
                 return ParticipantVote(outcome: .rejected, trace: trace, processingNanos: 0)
             case let error as TransactionError:
-                // A batch member found a row locked (NOWAIT): it retries, in a later batch, rather
+                // A batch member that found a row locked (NOWAIT) retries in a later batch rather
                 // than have its batch wait on a lock while the batch's prepared members hold others
                 // (batches waiting on each other's locks would deadlock unseen by any detector).
-                let code =
-                    group != nil && error.code == .lockNotAvailable
-                    ? TransactionError.Code.serializationFailure.rawValue : error.sqlState
-                return ParticipantVote(outcome: .failed(sqlState: code), trace: trace, processingNanos: 0)
+                return ParticipantVote(outcome: .failed(sqlState: error.sqlState), trace: trace, processingNanos: 0)
             case is Transfer.InvalidRequest:
                 return ParticipantVote(
                     outcome: .failed(sqlState: Transfer.InvalidRequest.sqlState), trace: trace, processingNanos: 0)

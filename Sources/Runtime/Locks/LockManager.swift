@@ -136,8 +136,11 @@ public final class LockManager: Sendable {
     /// wait fails at once (57P01) instead of waiting out its timeout on a node that is gone.
     public func shutdown() {
         let ended = state.withLock { s in
-            let running = Array(s.table.active)
-            return running.map { xid in (xid, s.table.end(xid)) }
+            // Waiters end first: ending a holder first would grant its rows to the next waiter
+            // instead of failing it.
+            let waiting = s.table.active.filter { s.table.waitingFor[$0] != nil }
+            let holding = s.table.active.filter { s.table.waitingFor[$0] == nil }
+            return (Array(waiting) + Array(holding)).map { xid in (xid, s.table.end(xid)) }
         }
         for (xid, result) in ended {
             if let (key, waiter) = result.abandoned {
