@@ -480,6 +480,16 @@ struct TwoPhaseCommitTests {
                     }
                 }
                 #expect(total == 3_000, "seed \(seed) step \(step): money is conserved")
+                // Every replica applied every entry it was given: a failed apply is a replica whose
+                // storage no longer matches its log.
+                for region in cluster.regions {
+                    for replica in region.replicas {
+                        guard let counters = replica.incarnation?.machine.counters else { continue }
+                        #expect(
+                            counters.applyFailures == 0 && counters.undecodable == 0,
+                            "seed \(seed) step \(step): \(replica.id) failed \(counters.applyFailures) applies")
+                    }
+                }
                 for id in acknowledged.keys {
                     #expect(ledger.contains(id), "seed \(seed) step \(step): acknowledged transfer \(id) is durable")
                 }
