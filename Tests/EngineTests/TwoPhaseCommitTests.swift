@@ -93,7 +93,9 @@ private func eventually(_ what: String, _ condition: () async -> Bool) async thr
     Issue.record("never: \(what)")
 }
 
-@Suite("Two-phase commit across regions")
+/// Serialized: every test runs clusters of nine replicas; run at once they starve the rest of the
+/// test run on a two-core machine (elections, lock waits) for no coverage gained.
+@Suite("Two-phase commit across regions", .serialized)
 struct TwoPhaseCommitTests {
     @Test("cross-region and global transfers commit on every participant with one timestamp: L2 = L1 = L0 everywhere")
     func crossRegionAndGlobal() async throws {
@@ -151,26 +153,36 @@ struct TwoPhaseCommitTests {
                 let single = await backend.transfer(
                     transfer(id: 1, client: 1, from: account(1, 0), to: [account(1, 1)], amount: 1))
                 #expect(single.outcome == .committed)
+                // A retried attempt (a leader that changed under a loaded machine) sends its messages
+                // again: then the count is a lower bound.
+                func expectCount(_ sent: UInt64, _ expected: UInt64, _ result: TransferResult) {
+                    if result.retriedErrors.isEmpty {
+                        #expect(sent == expected)
+                    } else {
+                        #expect(sent >= expected)
+                    }
+                }
                 let afterSingle = try await settled(locality ? 0 : 6)
-                #expect(afterSingle == (locality ? 0 : 6))
+                expectCount(afterSingle, locality ? 0 : 6, single)
                 // Cross-region from eu to ap: on, coordinated at eu: prepare at ap (1), phase two (1);
                 // off: gateway (1) + prepare at eu and ap (2) + phase two at both (2).
                 let cross = await backend.transfer(
                     transfer(id: 2, client: 1, from: account(1, 2), to: [account(2, 2)], amount: 1))
                 #expect(cross.outcome == .committed)
                 let afterCross = try await settled(afterSingle + (locality ? 4 : 10))
-                #expect(afterCross - afterSingle == (locality ? 4 : 10))
+                expectCount(afterCross - afterSingle, locality ? 4 : 10, cross)
                 // Global from us (the home region): the same either way: prepare at eu and ap, phase two.
                 let global = await backend.transfer(
                     transfer(id: 3, client: 0, from: account(0, 5), to: [account(1, 5), account(2, 5)], amount: 1))
                 #expect(global.outcome == .committed)
                 let afterGlobal = try await settled(afterCross + 8)
-                #expect(afterGlobal - afterCross == 8)
+                expectCount(afterGlobal - afterCross, 8, global)
                 if !locality {
                     #expect(single.l2Breakdown.gateway > 0 && cross.l2Breakdown.gateway > 0)
                 } else {
                     #expect(single.l2Breakdown.gateway == 0 && cross.l2Breakdown.gateway == 0)
                 }
+                // The gateway forwards each transfer once (retries happen at the coordinator).
                 #expect(network.requestsSent["transfer", default: 0] == (locality ? 0 : 2))
                 try await backend.shutdown()
             }
@@ -501,15 +513,13 @@ struct TwoPhaseCommitTests {
             for region in ["us", "eu", "ap"] {
                 #expect(Set(report.stateHashes.filter { $0.key.region == region }.values).count == 1)
             }
-            // Open defect, seen twice (seed 37) in about 25 runs of this suite on a loaded machine:
-            // every step's invariant held at the leaders, but the state rebuilt from the logs by the
-            // audit's crash and restart was off its ledger. Recorded here so every run reports it.
-            withKnownIssue("conservation after the audit's restart (seed 37, intermittent)", isIntermittent: true) {
-                #expect(
-                    report.actualTotal == 3_000 && report.balanceMismatches == 0,
-                    "seed \(seed): total \(report.actualTotal), \(report.balanceMismatches) off, \(report.inDoubtResolved) resolved"
-                )
-            }
+            // Seen off its ledger twice (seed 37: total 3,000, 2 accounts off) before a redirected
+            // one-phase transfer stopped re-executing after its first attempt's commit had reached a
+            // quorum (it was applied twice under one ledger row).
+            #expect(
+                report.actualTotal == 3_000 && report.balanceMismatches == 0,
+                "seed \(seed): total \(report.actualTotal), \(report.balanceMismatches) off, \(report.inDoubtResolved) resolved"
+            )
             try await backend.shutdown()
         }
     }

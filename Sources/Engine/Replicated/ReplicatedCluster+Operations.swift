@@ -35,6 +35,13 @@ extension ReplicatedCluster {
                     endToEnd: clock.nowNanos() &- start, xid: 0)
             }
             trace.add(.redirect, clock.nowNanos() &- asked)
+            // A redirected attempt's outcome was unknown: its commit entry may have reached a quorum
+            // before the leader lost its leadership, and the new leader has applied it. The ledger row
+            // (keyed by the transfer's id) says so; running the transfer again would apply it twice.
+            if attempt > 0, let done = leader.storage.committedRow(Transfer.ledgerKey(request.id)) {
+                return TransferResult(
+                    .committed, retried: retried, trace: trace, endToEnd: clock.nowNanos() &- start, xid: done.xmin)
+            }
             // The client's last timestamp: this transfer's id (from the leader's HLC) is above it.
             if request.causalTimestamp > 0 {
                 _ = try? leader.hlc.update(HybridTimestamp(rawValue: request.causalTimestamp))
