@@ -45,8 +45,12 @@ public enum SeedClaims {
         /// closed loop's fast clients), so latency claims are also held per client region.
         public var clientRegion: String? = nil
 
-        /// The measured change in percent, `nil` when the off value is 0.
-        public var measuredChangePercent: Double? { Delta.percent(from: off, to: on) }
+        /// The measured change in percent; `nil` when it cannot be measured: no success on either
+        /// side for a latency (a median of nothing), none with the switch off for TPS.
+        public var measuredChangePercent: Double? {
+            if claim.metric == .p50 && on == 0 { return nil }
+            return Delta.percent(from: off, to: on)
+        }
 
         /// Whether the measured change is at least the claimed one, in the claimed direction.
         public var met: Bool {
@@ -54,10 +58,11 @@ public enum SeedClaims {
             return claim.changePercent < 0 ? measured <= claim.changePercent : measured >= claim.changePercent
         }
 
-        /// `met (-95.1 %)` or `not met (-40.0 %)`.
+        /// `met (-95.1 %)`, `not met (-40.0 %)`, or `not measured` when the class had no
+        /// successes to compare (for example a class the engine refused).
         public var verdict: String {
-            let measured = measuredChangePercent.map(Format.signedPercent) ?? "n/a"
-            return (met ? "met" : "not met") + " (\(measured))"
+            guard let measured = measuredChangePercent else { return "not measured (no committed transfers)" }
+            return (met ? "met" : "not met") + " (\(Format.signedPercent(measured)))"
         }
     }
 

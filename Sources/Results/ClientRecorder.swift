@@ -4,8 +4,10 @@ import WorkloadSpec
 
 /// Records the outcome and per-layer latency of every transfer one client issues.
 ///
-/// One recorder per client task, so its lock is uncontended: a reporter takes the interval part
-/// once a second and the driver reads the cumulative part at the end. Recording sits on the hot
+/// One recorder per client task, or shared by a few clients of one region when there are
+/// thousands (the driver bounds the recorders per region), so its lock is rarely contended: a
+/// reporter takes the interval part once a second and the driver reads the cumulative part at
+/// the end. Recording sits on the hot
 /// path (more than a million records a second across all clients), so the state lives in fixed
 /// arrays indexed by class and layer; a record allocates nothing except when a histogram grows
 /// to a new power-of-two range or a new SQLSTATE is first seen.

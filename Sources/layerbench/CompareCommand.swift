@@ -46,11 +46,13 @@ struct MergeCommand: ParsableCommand {
 
     func run() throws {
         let loaded = try runs.map(loadRun)
-        let merged: RunResult
+        var merged: RunResult
         do { merged = try RunResult.merge(loaded) } catch {
             Output.error("merge: error: \(error)")
             throw ExitCode(ExitStatus.failure)
         }
+        // The shards' medians merged, the fidelity follows from the merged run.
+        merged.latencyFidelity = LatencyFidelity.compute(merged)
         if let count = loaded.first.flatMap({ RunResult.parseShard($0.shard)?.count }), loaded.count < count {
             let present = loaded.map(\.shard).sorted().joined(separator: ", ")
             if !allowIncomplete {

@@ -60,6 +60,14 @@ struct SeedClaimsTests {
         // 100 -> 500 TPS is +400 %: meets +300 %.
         #expect(batch.allSatisfy { $0.met && $0.claim.metric == .tps && $0.off == 100 && $0.on == 500 })
         #expect(!rows.contains { $0.claim.optimisation == "async_replication" })
+        // A class with no successes on either side (refused by the engine) is not measured, not
+        // "not met".
+        let claim = try #require(SeedClaims.claims.first)
+        let empty = SeedClaims.Row(
+            claim: claim, offVariant: "a", onVariant: "b", transferClass: .global, off: 0, on: 0)
+        #expect(empty.measuredChangePercent == nil)
+        #expect(!empty.met)
+        #expect(empty.verdict == "not measured (no committed transfers)")
     }
 
     @Test("latency claims are also held per client region: the fast region's clients do not hide the slow one's")

@@ -71,8 +71,8 @@ public struct WorkloadDriver: Sendable {
         _ = try keyChooser()
     }
 
-    /// The chooser of single-region account pairs: each region's contiguous range of accounts,
-    /// the spec's distribution within it.
+    /// The chooser of accounts region by region: each region's contiguous range of accounts, the
+    /// spec's distribution within it.
     ///
     /// - Throws: ``DriverError`` naming `accounts` when a region homes fewer than 2 accounts.
     func keyChooser() throws(DriverError) -> RegionKeyChooser {
