@@ -76,10 +76,7 @@ struct LockManagerTests {
     func lockTimeout() async throws {
         let clock = ManualClock()
         try await withRuntime(options: patientOptions, clock: clock) { manager in
-            try await seedRows(manager, [1: 100])
-            let holder = try manager.begin(.readCommitted)
-            _ = try await holder.readForUpdate(1)
-            let waiter = try manager.begin(.readCommitted)
+            let (holder, waiter) = try await holderAndWaiter(manager)
             let code = await errorCodeAfterTimeout(clock, .milliseconds(50)) {
                 try await waiter.write(1, Row(balance: 0), wait: .timeout(.milliseconds(50)))
             }
@@ -96,10 +93,7 @@ struct LockManagerTests {
     func shutdownFailsWaits() async throws {
         let clock = ManualClock()
         try await withRuntime(options: patientOptions, clock: clock) { manager in
-            try await seedRows(manager, [1: 100])
-            let holder = try manager.begin(.readCommitted)
-            _ = try await holder.readForUpdate(1)
-            let waiter = try manager.begin(.readCommitted)
+            let (_, waiter) = try await holderAndWaiter(manager)
             // The wait's deadline is an hour away on a clock nobody advances: only shutdown ends it.
             let waiting = Task { () -> TransactionError.Code? in
                 do {
@@ -207,4 +201,12 @@ struct LockManagerTests {
         locks.end(1)
         #expect(locks.holder(of: 1) == nil)
     }
+}
+
+/// Row 1 seeded and locked by `holder`; `waiter` begun, not yet waiting for it.
+private func holderAndWaiter(_ manager: TransactionManager) async throws -> (Transaction, Transaction) {
+    try await seedRows(manager, [1: 100])
+    let holder = try manager.begin(.readCommitted)
+    _ = try await holder.readForUpdate(1)
+    return (holder, try manager.begin(.readCommitted))
 }
