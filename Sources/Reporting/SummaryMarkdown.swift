@@ -274,7 +274,7 @@ public enum SummaryMarkdown {
         return [
             "## Open-loop schedule lag", "",
             "How late sends started against the target rate; latencies above are measured from the "
-                + "intended start (coordinated omission corrected).", "",
+                + "intended start (no coordinated omission).", "",
         ]
             + table(
                 ["variant", "sends", "p50 ms", "p99 ms", "max ms"], rows, rightAligned: [1, 2, 3, 4])

@@ -109,53 +109,6 @@ public final class ClientRecorder: Sendable {
         retriedErrors: [String] = [],
         l2Spans: L2Spans = L2Spans()
     ) {
-        record(
-            transferClass, endToEndMicros: endToEndMicros, l2: l2, l1: l1, l0: l0, outcome: outcome,
-            retries: retries, retriedErrors: retriedErrors, expectedIntervalMicros: 0, l2Spans: l2Spans)
-    }
-
-    /// Records one finished transfer of an open-loop run, correcting for coordinated omission.
-    ///
-    /// The driver measures `endToEndMicros` from the transfer's intended start; besides the value
-    /// itself the end-to-end histograms get the samples that a stalled client would have
-    /// produced every `expectedIntervalMicros` (HdrHistogram's `recordCorrectedValue`). The layer
-    /// histograms get the measured value only: a missed send has no layer breakdown.
-    public func recordCorrected(
-        _ transferClass: TransferClass,
-        endToEndMicros: UInt64,
-        l2: UInt64,
-        l1: UInt64,
-        l0: UInt64,
-        outcome: TransferOutcome,
-        retries: Int = 0,
-        retriedErrors: [String] = [],
-        expectedIntervalMicros: UInt64,
-        l2Spans: L2Spans = L2Spans()
-    ) {
-        record(
-            transferClass, endToEndMicros: endToEndMicros, l2: l2, l1: l1, l0: l0, outcome: outcome,
-            retries: retries, retriedErrors: retriedErrors, expectedIntervalMicros: expectedIntervalMicros,
-            l2Spans: l2Spans
-        )
-    }
-
-    /// Records how late an open-loop send started against its schedule.
-    public func recordScheduleLag(micros: UInt64) {
-        state.withLock { _ = $0.scheduleLag.record(micros) }
-    }
-
-    private func record(
-        _ transferClass: TransferClass,
-        endToEndMicros: UInt64,
-        l2: UInt64,
-        l1: UInt64,
-        l0: UInt64,
-        outcome: TransferOutcome,
-        retries: Int,
-        retriedErrors: [String],
-        expectedIntervalMicros: UInt64,
-        l2Spans: L2Spans
-    ) {
         let slot = transferClass.slot
         state.withLock { state in
             state.classes[slot].retries += retries
@@ -173,30 +126,22 @@ public final class ClientRecorder: Sendable {
                     state.classes[slot].rejected += 1
                     state.interval.classes[slot].rejected += 1
                 }
-                let e2e = MetricLayer.endToEnd.slot
-                if expectedIntervalMicros > 0 {
-                    state.classes[slot].success[e2e].recordCorrectedValue(
-                        endToEndMicros, expectedInterval: expectedIntervalMicros)
-                    state.interval.classes[slot].latency.recordCorrectedValue(
-                        endToEndMicros, expectedInterval: expectedIntervalMicros)
-                } else {
-                    state.classes[slot].success[e2e].record(endToEndMicros)
-                    state.interval.classes[slot].latency.record(endToEndMicros)
-                }
+                state.classes[slot].success[MetricLayer.endToEnd.slot].record(endToEndMicros)
+                state.interval.classes[slot].latency.record(endToEndMicros)
                 state.classes[slot].success[MetricLayer.l2.slot].record(l2)
                 state.classes[slot].success[MetricLayer.l1.slot].record(l1)
                 state.classes[slot].success[MetricLayer.l0.slot].record(l0)
             case .failed(let sqlstate):
                 state.classes[slot].failed[sqlstate, default: 0] += 1
                 state.interval.classes[slot].errors += 1
-                if expectedIntervalMicros > 0 {
-                    state.classes[slot].failureLatency.recordCorrectedValue(
-                        endToEndMicros, expectedInterval: expectedIntervalMicros)
-                } else {
-                    state.classes[slot].failureLatency.record(endToEndMicros)
-                }
+                state.classes[slot].failureLatency.record(endToEndMicros)
             }
         }
+    }
+
+    /// Records how late an open-loop send started against its schedule.
+    public func recordScheduleLag(micros: UInt64) {
+        state.withLock { _ = $0.scheduleLag.record(micros) }
     }
 
     /// Hands out what was recorded since the last call and starts a new interval.

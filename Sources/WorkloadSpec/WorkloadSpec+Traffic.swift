@@ -62,7 +62,7 @@ extension WorkloadSpec {
         /// (plus the think time). More than one value is a matrix axis.
         case closedLoop(clients: [Int])
         /// Open loop: transfers start at `rate` per second whatever the latency, with at most
-        /// `maxInFlight` outstanding; latencies are corrected for coordinated omission.
+        /// `maxInFlight` outstanding; latencies run from each intended start (no coordinated omission).
         case openLoop(rate: Double, maxInFlight: Int)
     }
 

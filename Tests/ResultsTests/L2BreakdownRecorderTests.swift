@@ -25,9 +25,9 @@ struct L2BreakdownRecorderTests {
         recorder.record(
             .global, endToEndMicros: 500, l2: 400, l1: 50, l0: 50, outcome: .failed(sqlstate: "40001"),
             l2Spans: Self.spans(999, 999, 999))
-        recorder.recordCorrected(
+        recorder.record(
             .singleRegion, endToEndMicros: 50, l2: 7, l1: 20, l0: 23, outcome: .committed,
-            expectedIntervalMicros: 1_000, l2Spans: L2Spans([.replication: 7]))
+            l2Spans: L2Spans([.replication: 7]))
         let results = recorder.results()
         let cross = try #require(results.first { $0.transferClass == .crossRegion })
         #expect(cross.l2Spans.transfers == 2)

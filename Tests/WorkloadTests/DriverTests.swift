@@ -115,6 +115,56 @@ struct DriverTests {
         #expect(total.histogram(.l1).valueAtPercentile(50) > 20_000, "the lag is counted in L1")
     }
 
+    @Test("open loop over capacity records each transfer's latency once (no second correction)")
+    func openLoopRecordsOnce() async throws {
+        // Latency is measured from each intended start, which already charges a stall to every
+        // transfer it delayed. HdrHistogram's recordCorrectedValue on top of that counted the
+        // lag twice: lag / interval synthetic samples per transfer (here hundreds), which skewed
+        // every percentile and cost CPU in proportion to the lag (quadratic under overload).
+        let spec = driverSpec {
+            $0.load = .openLoop(rate: 200, maxInFlight: 1)
+            $0.length = .duration(.seconds(1))
+        }
+        let clock = ManualClock()
+        let (_, finished, _) = try await drive(spec, clock: clock, sleepers: 2, step: 1_000_000, limit: 10_000_000_000)
+        {
+            _ in DelayBackend(delay: .milliseconds(20), clock: clock)
+        }
+        let result = try #require(finished)
+        let total = try #require(result.result(for: .singleRegion))
+        let lag = try #require(result.scheduleLag)
+        #expect(lag.max > 100_000, "the run was over capacity")
+        #expect(total.committed > 0)
+        #expect(
+            total.histogram(.endToEnd).totalCount == UInt64(total.committed + total.rejected), "one sample per transfer"
+        )
+        #expect(total.histogram(.l2).totalCount == UInt64(total.committed + total.rejected))
+    }
+
+    @Test("the open loop holds thousands of WAN-latency transfers outstanding, up to max_in_flight")
+    func openLoopHoldsThousandsInFlight() async throws {
+        // The figure: 150 ms transfers at 10,000/s keep 1,500 outstanding. Offered 12,000/s
+        // (1,800 expected outstanding) against a cap of 1,500, on a manual clock shared with a
+        // backend whose transfers each wait 150 ms: the driver reaches the cap and never passes it.
+        let spec = driverSpec {
+            $0.load = .openLoop(rate: 12_000, maxInFlight: 1_500)
+            $0.length = .duration(.seconds(1))
+        }
+        let clock = ManualClock()
+        let backend = NullBackend(latency: .milliseconds(150), clock: clock)
+        let (_, finished, _) = try await drive(spec, clock: clock, sleepers: 2, step: 1_000_000, limit: 30_000_000_000)
+        {
+            _ in backend
+        }
+        let result = try #require(finished)
+        #expect(backend.peakInFlight == 1_500)
+        #expect(result.counters["null_in_flight_peak"] == 1_500)
+        let total = try #require(result.result(for: .singleRegion))
+        #expect(total.committed > 1_500, "more than one round of the cap completed")
+        #expect(total.histogram(.endToEnd).totalCount == UInt64(total.committed))
+        #expect(total.histogram(.l2).valueAtPercentile(50) >= 150_000, "the wait is the backend's 150 ms")
+    }
+
     @Test("the quickstart spec runs end to end on the embedded engine and every check passes")
     func quickstartEndToEnd() async throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()

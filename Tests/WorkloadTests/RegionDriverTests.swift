@@ -224,8 +224,7 @@ struct RegionDriverTests {
 
     @Test("open loop: sends go to the regions round-robin, and per-region results add up to the totals")
     func openLoopRegions() async throws {
-        // A rate a debug build keeps up with on a busy machine: the correction for coordinated
-        // omission records lag / interval extra samples per transfer, so a lagging run is slow.
+        // A rate a debug build keeps up with on a busy machine.
         let spec = regionSpec(regions: 3) {
             $0.accounts = 30
             $0.load = .openLoop(rate: 1_000, maxInFlight: 64)

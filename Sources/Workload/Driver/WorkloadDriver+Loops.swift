@@ -73,7 +73,7 @@ extension WorkloadDriver {
                 lastTimestamp = max(lastTimestamp, result.xid)
             }
             if began >= control.measureStart && !control.stopped.load(ordering: .relaxed) {
-                record(result, transferClass, measured: measured, lag: 0, into: recorder, expectedInterval: 0)
+                record(result, transferClass, measured: measured, lag: 0, into: recorder)
                 control.countMeasured(failed: result.isFailure)
             }
             if think > 0 {
@@ -107,7 +107,6 @@ extension WorkloadDriver {
         // Clamped so that no conversion to UInt64 can trap, whatever the rate (the spec refuses a
         // rate that offers less than one transfer in the run).
         let meanInterval = min(1e9 / max(rate, 1e-9), Self.maximumIntervalNanos)
-        let expectedIntervalMicros = UInt64(meanInterval / 1000)
         let clock = control.clock
         var random = SplitMix64(seed: spec.seed ^ (UInt64(options.shard.index + 1) &* 0xA24B_AED4_963E_E407))
         await withTaskGroup(of: Void.self) { group in
@@ -140,9 +139,7 @@ extension WorkloadDriver {
                     if scheduled >= control.measureStart && !control.stopped.load(ordering: .relaxed) {
                         let lag = actual > scheduled ? actual - scheduled : 0
                         recorders[slot].recordScheduleLag(micros: lag / 1000)
-                        record(
-                            result, transferClass, measured: measured, lag: lag, into: recorders[slot],
-                            expectedInterval: expectedIntervalMicros)
+                        record(result, transferClass, measured: measured, lag: lag, into: recorders[slot])
                         control.countMeasured(failed: result.isFailure)
                     }
                 }
@@ -250,7 +247,7 @@ extension WorkloadDriver {
     /// the client-side queueing.
     private func record(
         _ result: TransferResult, _ transferClass: TransferClass, measured: UInt64, lag: UInt64,
-        into recorder: ClientRecorder, expectedInterval: UInt64
+        into recorder: ClientRecorder
     ) {
         let endToEnd = (max(measured, result.endToEndNanos) &+ lag) / 1000
         let l2 = result.l2Nanos / 1000
@@ -262,11 +259,13 @@ extension WorkloadDriver {
         case .rejected: outcome = .rejected
         case .failed(let sqlState): outcome = .failed(sqlstate: sqlState)
         }
-        // With an expected interval of 0 (closed loop) the recorder adds no corrected samples.
-        recorder.recordCorrected(
+        // One sample per transfer. An open loop measures from the intended start, which already
+        // charges a stall to every transfer it delayed; HdrHistogram's recordCorrectedValue on
+        // top would count the lag twice (and cost lag / interval records per transfer).
+        recorder.record(
             transferClass, endToEndMicros: endToEnd, l2: l2, l1: l1, l0: l0, outcome: outcome,
             retries: result.retriedErrors.count, retriedErrors: result.retriedErrors,
-            expectedIntervalMicros: expectedInterval, l2Spans: Self.spans(result.l2Breakdown))
+            l2Spans: Self.spans(result.l2Breakdown))
     }
 }
 

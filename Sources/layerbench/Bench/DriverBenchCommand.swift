@@ -1,12 +1,15 @@
 import ArgumentParser
 import Engine
 import Foundation
+import Histogram
 import Results
 import Workload
 import WorkloadSpec
 
 /// `layerbench bench driver`: the closed-loop driver with per-layer recording against a backend
-/// that does nothing, to show the harness sustains far more than any engine it measures.
+/// that does nothing, to show the harness sustains far more than any engine it measures. With
+/// `--rate`, the open loop instead, against a backend whose transfers each wait `--latency` ms
+/// (WAN-like latency, no CPU): it shows how many transfers the driver keeps outstanding.
 struct DriverBenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "driver", abstract: "Benchmark the harness itself against a backend that does nothing.",
@@ -23,7 +26,20 @@ struct DriverBenchCommand: AsyncParsableCommand {
     )
     var regions: Int = 1
 
+    @Option(help: "Open loop: transfers offered per second (Poisson arrivals); replaces --clients.")
+    var rate: Double?
+
+    @Option(help: "Open loop: milliseconds each transfer of the null backend waits (no CPU).")
+    var latency: Int = 150
+
+    @Option(help: "Open loop: the most transfers outstanding at once.")
+    var maxInFlight: Int = 10_000
+
     func run() async throws {
+        if let rate {
+            try await runOpenLoop(rate: rate)
+            return
+        }
         let counts = clients.split(separator: ",").compactMap { Int($0) }.filter { $0 > 0 }
         guard !counts.isEmpty else { throw ValidationError("--clients must list positive integers") }
         guard (1...16).contains(regions) else { throw ValidationError("--regions must be in 1...16") }
@@ -44,5 +60,32 @@ struct DriverBenchCommand: AsyncParsableCommand {
             let cpu = result.counters["process_cpu_us_per_transfer"] ?? 0
             print("\(String(count).padded(7)) | \(String(Int(result.tps)).padded(11)) | \(String(format: "%.3f", cpu))")
         }
+    }
+
+    /// One open-loop run at `rate` against a null backend of `latency` ms per transfer.
+    func runOpenLoop(rate: Double) async throws {
+        guard rate > 0, latency >= 0, maxInFlight > 0 else {
+            throw ValidationError("--rate and --max-in-flight must be positive, --latency not negative")
+        }
+        var spec = WorkloadSpec(name: "driver-bench", accounts: 100_000)
+        spec.load = .openLoop(rate: rate, maxInFlight: maxInFlight)
+        if regions > 1 {
+            spec.regions = (0..<regions).map { WorkloadSpec.Region(name: "r\($0)") }
+            spec.mix = .init(singleRegion: 0.5, crossRegion: 0.3, global: 0.2)
+        }
+        spec.warmup = .seconds(1)
+        spec.length = .duration(.seconds(seconds))
+        let driver = WorkloadDriver(
+            spec: spec, options: DriverOptions(dataDirectory: NSTemporaryDirectory() + "layerbench-driver-bench"))
+        guard let variant = spec.variants.first else { return }
+        let latency = Duration.milliseconds(latency)
+        let result = try await driver.run(variant: variant, index: 1, of: 1) { _ in NullBackend(latency: latency) }
+        let cpu = result.counters["process_cpu_us_per_transfer"] ?? 0
+        let peak = result.counters["null_in_flight_peak"].map { String(Int($0)) } ?? "?"
+        let lag = result.scheduleLag.map { String($0.valueAtPercentile(99)) } ?? "-"
+        print("offered/s | transfers/s | peak in flight | schedule lag p99 µs | CPU µs/transfer")
+        print(
+            "\(String(Int(rate)).padded(9)) | \(String(Int(result.tps)).padded(11)) | \(peak.padded(14)) | "
+                + "\(lag.padded(19)) | \(String(format: "%.3f", cpu))")
     }
 }
