@@ -133,3 +133,12 @@ final class EventLog<Event: Sendable>: Sendable {
 
     var all: [Event] { events.withLock { $0 } }
 }
+
+/// Runs the body of a property and records what it throws as an issue. `propertyCheck`
+/// (swift-property-based 2.0) runs its body under `try?`, so an error thrown there would pass
+/// the check silently.
+func failOnThrow(_ context: String, sourceLocation: SourceLocation = #_sourceLocation, _ body: () async throws -> Void)
+    async
+{
+    do { try await body() } catch { Issue.record(error, "\(context)", sourceLocation: sourceLocation) }
+}

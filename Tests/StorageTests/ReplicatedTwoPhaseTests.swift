@@ -511,9 +511,11 @@ struct ReplicatedTwoPhaseTests {
     @Test("a snapshot sees exactly the transactions committed before it, whatever prepares, pushes and aborts follow")
     func snapshotsUnderPreparesPushesAndAborts() async {
         await propertyCheck(count: 40, input: Gen.int(in: 0...1_000_000)) { seed in
-            try await withTemporaryDirectory { directory in
-                var scenario = try await ReplicatedTwoPhaseScenario(seed: UInt64(seed), directory: directory)
-                try scenario.run()
+            await failOnThrow("seed \(seed)") {
+                try await withTemporaryDirectory { directory in
+                    var scenario = try await ReplicatedTwoPhaseScenario(seed: UInt64(seed), directory: directory)
+                    try scenario.run()
+                }
             }
         }
     }

@@ -91,3 +91,12 @@ func fileBytes(_ path: String) throws -> [UInt8] {
 func writeFileBytes(_ bytes: [UInt8], to path: String) throws {
     try Data(bytes).write(to: URL(fileURLWithPath: path))
 }
+
+/// Runs the body of a property and records what it throws as an issue. `propertyCheck`
+/// (swift-property-based 2.0) runs its body under `try?`, so an error thrown there would pass
+/// the check silently.
+func failOnThrow(_ context: String, sourceLocation: SourceLocation = #_sourceLocation, _ body: () async throws -> Void)
+    async
+{
+    do { try await body() } catch { Issue.record(error, "\(context)", sourceLocation: sourceLocation) }
+}

@@ -205,9 +205,11 @@ struct VacuumTests {
     @Test("vacuum never changes what an open snapshot reads, and removes the dead versions")
     func vacuumPreservesOpenSnapshots() async {
         await propertyCheck(count: 50, input: Gen.int(in: 0...1_000_000)) { seed in
-            try await withTemporaryDirectory { directory in
-                let scenario = try VacuumScenario(seed: seed, directory: directory)
-                try await scenario.run()
+            await failOnThrow("seed \(seed)") {
+                try await withTemporaryDirectory { directory in
+                    let scenario = try VacuumScenario(seed: seed, directory: directory)
+                    try await scenario.run()
+                }
             }
         }
     }
@@ -215,9 +217,11 @@ struct VacuumTests {
     @Test("freezing never changes what an open snapshot reads, keeps every xmin, and empties the commit log")
     func freezingPreservesOpenSnapshots() async {
         await propertyCheck(count: 50, input: Gen.int(in: 0...1_000_000)) { seed in
-            try await withTemporaryDirectory { directory in
-                let scenario = try VacuumScenario(seed: seed, directory: directory, freeze: true)
-                try await scenario.run()
+            await failOnThrow("seed \(seed)") {
+                try await withTemporaryDirectory { directory in
+                    let scenario = try VacuumScenario(seed: seed, directory: directory, freeze: true)
+                    try await scenario.run()
+                }
             }
         }
     }

@@ -52,28 +52,30 @@ struct RegionDriverTests {
         await propertyCheck(
             input: Gen.int(in: 1...16), Gen.int(in: 0...5_000), Gen.int(in: 0...1), Gen.int(in: 0...Int.max)
         ) { regions, extra, zipf, seed in
-            let accounts = 2 * regions + extra
-            let spec = regionSpec(regions: regions) {
-                $0.accounts = accounts
-                $0.distribution = zipf == 1 ? .zipf(theta: 0.99) : .uniform
-                $0.seed = UInt64(seed)
-            }
-            let driver = WorkloadDriver(spec: spec, options: DriverOptions(dataDirectory: "/tmp/unused"))
-            let chooser = try driver.keyChooser()
-            let placement = AccountPlacement(accounts: accounts, regions: regions)
-            var random = SplitMix64(seed: UInt64(seed))
-            for client in 0..<(3 * regions) {
-                let home = driver.homeRegion(ofClient: client)
-                #expect(home == client % regions)
-                for sequence in 0..<20 {
-                    let request = driver.makeRequest(
-                        id: UInt64(sequence), region: home, chooser: chooser, random: &random)
-                    #expect(request.clientRegion == home)
-                    #expect(request.legs.count == 2)
-                    #expect(request.legs[0].account != request.legs[1].account)
-                    for leg in request.legs {
-                        #expect(placement.region(of: leg.account) == home, "account \(leg.account), home \(home)")
-                        #expect(placement.accounts(in: home).contains(Int(leg.account)))
+            await failOnThrow("regions \(regions), extra \(extra), seed \(seed)") {
+                let accounts = 2 * regions + extra
+                let spec = regionSpec(regions: regions) {
+                    $0.accounts = accounts
+                    $0.distribution = zipf == 1 ? .zipf(theta: 0.99) : .uniform
+                    $0.seed = UInt64(seed)
+                }
+                let driver = WorkloadDriver(spec: spec, options: DriverOptions(dataDirectory: "/tmp/unused"))
+                let chooser = try driver.keyChooser()
+                let placement = AccountPlacement(accounts: accounts, regions: regions)
+                var random = SplitMix64(seed: UInt64(seed))
+                for client in 0..<(3 * regions) {
+                    let home = driver.homeRegion(ofClient: client)
+                    #expect(home == client % regions)
+                    for sequence in 0..<20 {
+                        let request = driver.makeRequest(
+                            id: UInt64(sequence), region: home, chooser: chooser, random: &random)
+                        #expect(request.clientRegion == home)
+                        #expect(request.legs.count == 2)
+                        #expect(request.legs[0].account != request.legs[1].account)
+                        for leg in request.legs {
+                            #expect(placement.region(of: leg.account) == home, "account \(leg.account), home \(home)")
+                            #expect(placement.accounts(in: home).contains(Int(leg.account)))
+                        }
                     }
                 }
             }

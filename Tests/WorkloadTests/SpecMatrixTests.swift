@@ -58,15 +58,17 @@ struct SpecMatrixTests {
     @Test("the matrix size is the product of the axis lengths, and names are unique")
     func product() async {
         await propertyCheck(input: Gen.int(in: 0...3), Gen.int(in: 0...3), Gen.int(in: 1...4)) { a, b, c in
-            let axis = { (n: Int) in ["true", "false", "[false, true]", "[true, false]"][n] }
-            let clients = (1...c).map { "\($0 * 8)" }.joined(separator: ", ")
-            let spec = try WorkloadSpec.decode(
-                yaml: minimalSpec
-                    + "optimisations: {locality: \(axis(a)), async_replication: \(axis(b))}\nclients: [\(clients)]\n",
-                file: "m.yaml")
-            let result = spec.variants
-            #expect(result.count == (a >= 2 ? 2 : 1) * (b >= 2 ? 2 : 1) * c)
-            #expect(Set(result.map(\.name)).count == result.count)
+            await failOnThrow("axes \(a), \(b), \(c)") {
+                let axis = { (n: Int) in ["true", "false", "[false, true]", "[true, false]"][n] }
+                let clients = (1...c).map { "\($0 * 8)" }.joined(separator: ", ")
+                let spec = try WorkloadSpec.decode(
+                    yaml: minimalSpec
+                        + "optimisations: {locality: \(axis(a)), async_replication: \(axis(b))}\nclients: [\(clients)]\n",
+                    file: "m.yaml")
+                let result = spec.variants
+                #expect(result.count == (a >= 2 ? 2 : 1) * (b >= 2 ? 2 : 1) * c)
+                #expect(Set(result.map(\.name)).count == result.count)
+            }
         }
     }
 }

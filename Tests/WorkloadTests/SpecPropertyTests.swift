@@ -35,11 +35,13 @@ struct SpecPropertyTests {
     @Test("any in-range account count and seed decode unchanged, and survive canonical YAML")
     func numbersRoundTrip() async {
         await propertyCheck(input: Gen.int(in: 2...1_000_000_000), Gen.int(in: 0...Int.max)) { accounts, seed in
-            let spec = try WorkloadSpec.decode(
-                yaml: "name: p\naccounts: \(accounts)\nseed: \(seed)\n", file: "p.yaml")
-            #expect(spec.accounts == accounts)
-            #expect(spec.seed == UInt64(seed))
-            #expect(try WorkloadSpec.decode(yaml: spec.canonicalYAML, file: "c.yaml") == spec)
+            await failOnThrow("accounts \(accounts), seed \(seed)") {
+                let spec = try WorkloadSpec.decode(
+                    yaml: "name: p\naccounts: \(accounts)\nseed: \(seed)\n", file: "p.yaml")
+                #expect(spec.accounts == accounts)
+                #expect(spec.seed == UInt64(seed))
+                #expect(try WorkloadSpec.decode(yaml: spec.canonicalYAML, file: "c.yaml") == spec)
+            }
         }
     }
 }

@@ -54,27 +54,29 @@ struct TransferClassTests {
         await propertyCheck(
             input: Gen.int(in: 2...7), Gen.int(in: 0...500), Gen.int(in: 1...50), Gen.int(in: 0...Int.max)
         ) { regions, extra, amountMax, seed in
-            let accounts = 2 * regions + extra
-            let spec = regionSpec(regions: regions) {
-                $0.accounts = accounts
-                $0.mix = .init(singleRegion: 1, crossRegion: 1, global: 1)
-                $0.amount = .init(min: 1, max: Int64(amountMax))
-                $0.seed = UInt64(seed)
+            await failOnThrow("regions \(regions), extra \(extra), seed \(seed)") {
+                let accounts = 2 * regions + extra
+                let spec = regionSpec(regions: regions) {
+                    $0.accounts = accounts
+                    $0.mix = .init(singleRegion: 1, crossRegion: 1, global: 1)
+                    $0.amount = .init(min: 1, max: Int64(amountMax))
+                    $0.seed = UInt64(seed)
+                }
+                let driver = WorkloadDriver(spec: spec, options: DriverOptions(dataDirectory: "/tmp/unused"))
+                let chooser = try driver.keyChooser()
+                let placement = AccountPlacement(accounts: accounts, regions: regions)
+                var random = SplitMix64(seed: UInt64(seed))
+                var seen: Set<TransferClass> = []
+                for sequence in 0..<(60 * regions) {
+                    let home = sequence % regions
+                    let (transferClass, request) = driver.makeTransfer(
+                        id: UInt64(sequence), region: home, chooser: chooser, random: &random)
+                    seen.insert(transferClass)
+                    expectShape(
+                        transferClass, request, home: home, placement: placement, amount: 1...Int64(amountMax))
+                }
+                #expect(seen == Set(TransferClass.allCases), "seed \(seed)")
             }
-            let driver = WorkloadDriver(spec: spec, options: DriverOptions(dataDirectory: "/tmp/unused"))
-            let chooser = try driver.keyChooser()
-            let placement = AccountPlacement(accounts: accounts, regions: regions)
-            var random = SplitMix64(seed: UInt64(seed))
-            var seen: Set<TransferClass> = []
-            for sequence in 0..<(60 * regions) {
-                let home = sequence % regions
-                let (transferClass, request) = driver.makeTransfer(
-                    id: UInt64(sequence), region: home, chooser: chooser, random: &random)
-                seen.insert(transferClass)
-                expectShape(
-                    transferClass, request, home: home, placement: placement, amount: 1...Int64(amountMax))
-            }
-            #expect(seen == Set(TransferClass.allCases), "seed \(seed)")
         }
     }
 
