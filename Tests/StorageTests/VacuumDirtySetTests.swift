@@ -139,6 +139,37 @@ struct VacuumDirtySetTests {
     }
 }
 
+@Suite("Vacuum yields only after work")
+struct VacuumYieldTests {
+    // A pass gave the processor away (`sched_yield`) after every one of its 4,096 shard holds,
+    // dirty or not. On a loaded machine each yield can cost a time slice, so a quiet pass called
+    // on a cooperative thread took seconds and starved the process (in a full test run with
+    // compilers beside it: every replicated test lost its leader election for 120 s). A pass now
+    // yields only after a hold that visited rows.
+    @Test("a quiet pass never yields the processor; a pass yields at most once per shard it worked in")
+    func yieldsOnlyAfterWork() async throws {
+        try await withTemporaryDirectory { directory in
+            let engine = try StorageEngine(
+                directory: directory,
+                options: StorageOptions(durability: .none, checkpointWALBytes: 0, vacuumCommitLogEntries: 0))
+            try await engine.bulkLoad(keys: 1..<1_001, row: Row(balance: 100))
+            // The first pass truncates the load's commit-log entry: one chunk, one yield.
+            #expect(engine.vacuum(freeze: true).processorYields <= 1)
+            #expect(engine.vacuum(freeze: true).processorYields == 0)
+            for index in 0..<5 {
+                let a = AccountID(index * 100 + 1)
+                try await engine.commitWrites([a: 99, a + 1: 101])
+            }
+            let report = engine.vacuum(freeze: true)
+            #expect(report.processorYields >= 1)
+            #expect(
+                report.processorYields <= 11, "10 rows written: at most 10 shards to work in, and one truncation chunk")
+            #expect(engine.vacuum(freeze: false).processorYields == 0)
+            try engine.close()
+        }
+    }
+}
+
 @Suite("Bulk load freezes its rows")
 struct BulkLoadFreezeTests {
     @Test("a committed bulk load leaves nothing for vacuum: its rows are frozen and out of the dirty sets")

@@ -76,4 +76,6 @@ public struct VacuumReport: Sendable, Hashable {
     public var versionsFrozen: Int = 0
     /// Commit-timestamp aliases dropped (their original id fell below the horizon).
     public var aliasesRemoved: Int = 0
+    /// Times the pass gave the processor to the committers between two lock holds.
+    public var processorYields: Int = 0
 }
