@@ -133,7 +133,7 @@ package actor RaftNode {
     /// Where the log's blocking writes and fsyncs run.
     private let io: DispatchQueue
 
-    private enum Input {
+    private enum Input: Sendable {
         case message(RaftMessage)
         case tick
         case propose([UInt8], RaftPromise<RaftProposalReceipt>)
@@ -149,11 +149,10 @@ package actor RaftNode {
         var persistedAt: UInt64?
     }
 
-    private var inbox: [Input] = []
-    /// The loop draining the inbox is scheduled or running.
-    private var draining = false
-    /// 1 while the loop is scheduled or running (readable without the actor: tests wait for quiescence).
-    private let busy = Atomic<Int>(0)
+    /// The inputs not yet taken by the loop, and whether the loop is scheduled or running. Inputs are
+    /// handed over without entering the actor (the router delivers a message, a client proposes, without
+    /// a hop onto the node's executor); the loop takes them in order.
+    private let mailbox = Mutex<(inputs: [Input], draining: Bool)>(([], false))
     /// Proposals waiting for their entry to commit (sync) or persist (async), by index.
     private var pending: [UInt64: Pending] = [:]
     /// Entries acknowledged under async replication and not yet seen applied, by index: their term.
@@ -230,7 +229,7 @@ package actor RaftNode {
     package func entry(at index: UInt64) -> RaftEntry? { raft.entry(at: index) }
 
     /// Nothing is queued, being written or applied (tests driving a `ManualClock` wait for this).
-    package nonisolated var isIdle: Bool { busy.load(ordering: .acquiring) == 0 }
+    package nonisolated var isIdle: Bool { mailbox.withLock { !$0.draining } }
 
     // MARK: - Inputs
 
@@ -251,13 +250,11 @@ package actor RaftNode {
     }
 
     /// One tick now (for hosts with their own timer).
-    package func tick() { submit(.tick) }
+    package nonisolated func tick() { submit(.tick) }
 
     /// A message from another replica (the router calls this as the network delivers it). Returns at once:
     /// the message waits in the inbox while an earlier write is in flight.
-    package func receive(_ message: RaftMessage) {
-        counters.messagesReceived += 1
-        counters.bytesReceived += UInt64(message.byteSize)
+    package nonisolated func receive(_ message: RaftMessage) {
         submit(.message(message))
     }
 
@@ -266,21 +263,21 @@ package actor RaftNode {
     /// whose leader is deposed meanwhile waits until this replica applies its index (then it succeeds, or
     /// fails with `superseded` when another leader's entry took the index) or the node stops.
     @discardableResult
-    package func propose(_ data: [UInt8]) async throws(RaftNodeError) -> UInt64 {
+    package nonisolated func propose(_ data: [UInt8]) async throws(RaftNodeError) -> UInt64 {
         try await proposeWithReceipt(data).index
     }
 
     /// `propose`, also saying when this replica's own write of the entry became durable: the time
     /// before it is the leader's log write (L0), the time after it waiting for followers (L2).
-    package func proposeWithReceipt(_ data: [UInt8]) async throws(RaftNodeError) -> RaftProposalReceipt {
-        if let failure { throw failure }
+    /// Called without entering the actor: a stopped node's loop refuses the proposal.
+    package nonisolated func proposeWithReceipt(_ data: [UInt8]) async throws(RaftNodeError) -> RaftProposalReceipt {
         let promise = RaftPromise<RaftProposalReceipt>()
         submit(.propose(data, promise))
         return try await promise.value.get()
     }
 
     /// Starts an election now.
-    package func campaign() { submit(.campaign) }
+    package nonisolated func campaign() { submit(.campaign) }
 
     /// Hands leadership to `target`; returns once the core has started the transfer.
     package func transferLeadership(to target: RaftNodeID) async throws(RaftNodeError) {
@@ -311,45 +308,53 @@ package actor RaftNode {
 
     // MARK: - The loop
 
-    private func submit(_ input: Input) {
-        if let failure {
-            Self.reject(input, failure)
-            return
+    private nonisolated func submit(_ input: Input) {
+        let start = mailbox.withLock { mailbox -> Bool in
+            mailbox.inputs.append(input)
+            guard !mailbox.draining else { return false }
+            mailbox.draining = true
+            return true
         }
-        inbox.append(input)
-        guard !draining else { return }
-        draining = true
-        busy.store(1, ordering: .releasing)
-        Task { await self.drain() }
+        if start { Task { await self.drain() } }
     }
 
     private func drain() async {
-        while failure == nil {
-            let inputs = inbox
-            inbox = []
-            for (position, input) in inputs.enumerated() {
-                if case .compact(let promise) = input {
-                    // Compaction writes outside any Ready: first finish the Readies the inputs before it made.
-                    await processReadies()
-                    await compact(promise)
-                    inbox.insert(contentsOf: inputs[(position + 1)...], at: 0)
-                    break
-                }
-                handle(input)
+        while true {
+            let inputs = mailbox.withLock { mailbox -> [Input] in
+                defer { mailbox.inputs = [] }
+                return mailbox.inputs
             }
-            await processReadies()
-            if inbox.isEmpty { break }
+            if let failure {
+                // A stopped node refuses what was handed to it.
+                for input in inputs { Self.reject(input, failure) }
+            } else {
+                for (position, input) in inputs.enumerated() {
+                    if case .compact(let promise) = input {
+                        // Compaction writes outside any Ready: first finish the Readies the inputs before it made.
+                        await processReadies()
+                        await compact(promise)
+                        mailbox.withLock { $0.inputs.insert(contentsOf: inputs[(position + 1)...], at: 0) }
+                        break
+                    }
+                    handle(input)
+                }
+                await processReadies()
+            }
+            publish()
+            let done = mailbox.withLock { mailbox -> Bool in
+                guard mailbox.inputs.isEmpty else { return false }
+                mailbox.draining = false
+                return true
+            }
+            if done { return }
         }
-        for input in inbox { Self.reject(input, failure ?? .stopped) }
-        inbox = []
-        publish()
-        draining = false
-        busy.store(0, ordering: .releasing)
     }
 
     private func handle(_ input: Input) {
         switch input {
         case .message(let message):
+            counters.messagesReceived += 1
+            counters.bytesReceived += UInt64(message.byteSize)
             raft.step(message)
         case .tick:
             raft.tick()
@@ -397,7 +402,23 @@ package actor RaftNode {
             // 1. A leader's appends go out now: its fsync runs in parallel with its followers'.
             for message in ready.messages where message.maySendBeforePersisting { send(message) }
             // 2. One write and (when the ready asks) one fsync, off the cooperative pool, started now.
-            let write = startOnLogQueue { [store] () throws(RaftLogStoreError) in _ = try store.append(ready) }
+            //    Under async replication the proposals it makes durable are acknowledged from the log's
+            //    queue as soon as the fsync returns, not after a hop back onto this actor (their
+            //    bookkeeping follows in `acknowledgePersisted`).
+            let acknowledgeOnWrite: [(index: UInt64, promise: RaftPromise<RaftProposalReceipt>)] =
+                options.replication == .async
+                ? ready.entries.compactMap { entry in
+                    guard let waiting = pending[entry.index], waiting.term == entry.term else { return nil }
+                    return (entry.index, waiting.promise)
+                } : []
+            let write = startOnLogQueue { [store, clock] () throws(RaftLogStoreError) in
+                _ = try store.append(ready)
+                guard !acknowledgeOnWrite.isEmpty else { return }
+                let persistedAt = clock.nowNanos()
+                for (index, promise) in acknowledgeOnWrite {
+                    promise.resolve(.success(RaftProposalReceipt(index: index, persistedAtNanos: persistedAt)))
+                }
+            }
             // 3. Committed entries are durable on a quorum already: they are applied while this
             //    replica's write runs (etcd applies in parallel with persisting), so a commit does not
             //    wait for the next batch's fsync. A snapshot in the ready is restored first, after its write.
@@ -526,8 +547,10 @@ package actor RaftNode {
         let waiting = pending
         pending = [:]
         for (_, p) in waiting { p.promise.resolve(.failure(failure ?? error)) }
-        let queued = inbox
-        inbox = []
+        let queued = mailbox.withLock { mailbox -> [Input] in
+            defer { mailbox.inputs = [] }
+            return mailbox.inputs
+        }
         for input in queued { Self.reject(input, failure ?? error) }
     }
 }
@@ -594,7 +617,7 @@ package final class RaftRouter: Sendable {
         await transport.run { [self] deliveries in
             for delivery in deliveries {
                 guard let node = self.nodes.withLock({ $0[delivery.to] }) else { continue }
-                await node.receive(delivery.message)
+                node.receive(delivery.message)
             }
         }
     }

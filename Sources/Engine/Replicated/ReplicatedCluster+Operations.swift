@@ -148,7 +148,7 @@ extension ReplicatedCluster {
                 let last = await node.status.lastIndex
                 if best == nil || last > best!.last { best = (node, last) }
             }
-            await best?.node.campaign()
+            best?.node.campaign()
         }
         var report = AuditReport(
             expectedTotal: expectation.initialBalance &* Int64(expectation.accounts),

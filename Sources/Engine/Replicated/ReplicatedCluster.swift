@@ -186,7 +186,7 @@ final class ReplicatedCluster: Sendable {
             for region in regions {
                 for replica in region.replicas { try start(replica, in: region) }
                 // Replica 0 campaigns at once: a known first leader, without waiting a timeout.
-                if let first = region.replicas.first?.incarnation?.node { Task { await first.campaign() } }
+                if let first = region.replicas.first?.incarnation?.node { first.campaign() }
             }
         } catch {
             routerTask.cancel()
