@@ -12,9 +12,9 @@ extension PostgresBackend {
     /// Closes the pools, waits until every standby has replayed the primary's WAL, gives every
     /// server a fast shutdown and restart (`pg_ctl stop -m fast`, then start, through
     /// `PostgresCluster`; servers given by DSN are not restarted, and ``AuditDetail/restarted``
-    /// says so), then reads the state back from each primary: conservation, negative balances,
+    /// says so), resolves the transactions left prepared (``resolveInDoubt()``), then reads the state back from each primary: conservation, negative balances,
     /// every acknowledged transfer's ledger row and its `xmin` against the xid the transfer
-    /// reported, each account's balance against initial + ledger credits - debits, prepared
+    /// reported (a cross-region transfer's row is at its debit's region, with all its legs), each account's balance against initial + ledger credits - debits, prepared
     /// transactions left, and the recorded `ts -> xmin` mapping. State hashes are taken on every
     /// primary and every known standby (after they caught up again), so replicas are compared.
     public func audit(_ expectation: AuditExpectation) async throws -> AuditReport {
@@ -30,6 +30,13 @@ extension PostgresBackend {
         if let cluster = deployment.cluster {
             try await cluster.restart()
             detail.restarted = true
+        }
+        // Prepared transactions survive the restart; a coordinator that stopped between PREPARE
+        // and phase two left them: resolved from the decision logs, before the state is read.
+        let resolution = try await resolveInDoubt()
+        detail.inDoubtCommitted = resolution.committed
+        detail.inDoubtAborted = resolution.aborted
+        if deployment.cluster != nil {
             for region in deploymentRegions { _ = try await waitForStandbys(region.primary) }
         }
         var report = AuditReport(
@@ -94,6 +101,8 @@ extension PostgresBackend {
         detail.tsXminPairs = pairs.count
         detail.tsXminInversions = zip(pairs, pairs.dropFirst()).reduce(0) { $0 + ($1.1.xmin < $1.0.xmin ? 1 : 0) }
         detail.sample = Array(pairs.prefix(5))
+        report.preparedRemaining = detail.preparedLeft
+        report.inDoubtResolved = resolution.total
         recordAudit(detail)
         return report
     }
