@@ -253,8 +253,11 @@ extension PostgresBackend {
         let targets = onlyFirst ? Array(prepared.prefix(1)) : prepared
         phaseTwo.begin()
         Task {
-            let failures = await self.finish(gid, commit: decided, at: targets, coordinator: coordinator, routes: routes)
-            if failures > 0 { self.twoPhaseCounters[coordinator].update { $0.phaseTwoFailures += UInt64(failures) } }
+            let failures = await self.finish(
+                gid, commit: decided, at: targets, coordinator: coordinator, routes: routes)
+            if failures > 0 {
+                self.twoPhaseCounters[coordinator].update { $0.phaseTwoFailures += UInt64(failures) }
+            }
             self.phaseTwo.end()
         }
         guard decided else {
@@ -290,12 +293,14 @@ extension PostgresBackend {
             }
         }
         let clock = self.clock
-        let issued = try await oracle.next(nowMillis: { clock.wallNanos() / 1_000_000 }) { limit in
-            try await routes.clients[Self.homeRegion][Self.homeRegion].withConnection { connection in
-                _ = try await connection.query(
-                    "UPDATE l2_tso SET limit_ms = greatest(limit_ms, \(Int64(clamping: limit)))", logger: logger)
-            }
-        }
+        let issued = try await oracle.next(
+            nowMillis: { clock.wallNanos() / 1_000_000 },
+            persist: { limit in
+                try await routes.clients[Self.homeRegion][Self.homeRegion].withConnection { connection in
+                    _ = try await connection.query(
+                        "UPDATE l2_tso SET limit_ms = greatest(limit_ms, \(Int64(clamping: limit)))", logger: logger)
+                }
+            })
         return Int64(bitPattern: issued.rawValue)
     }
 
