@@ -53,9 +53,11 @@ public final class PostgresBackend: Backend {
         /// Ledger rows read, each a recorded pair `ts -> xmin` (PostgreSQL assigns its own xids;
         /// the pair is recorded, not an identity).
         public var tsXminPairs: Int
-        /// Pairs of consecutive rows (by `ts`) whose `xmin` goes backwards: how far PostgreSQL's
-        /// xid order departs from the timestamp order (xids are assigned at the first write,
-        /// timestamps when the ledger row is written).
+        /// Pairs of consecutive rows (by `ts`) of one primary whose `xmin` goes backwards, summed
+        /// over the primaries (each numbers its own xids): how far PostgreSQL's xid order departs
+        /// from the timestamp order (xids are assigned at the first write; a single-region
+        /// transfer's timestamp is taken before its attempts, a cross-region one's per attempt
+        /// from L2's clock).
         public var tsXminInversions: Int
         /// A few pairs `(ts, xmin)`, lowest `ts` first, for the report.
         public var sample: [Pair]

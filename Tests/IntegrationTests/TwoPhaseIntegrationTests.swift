@@ -371,4 +371,44 @@ struct TwoPhaseIntegrationTests {
             try await next.shutdown()
         }
     }
+
+    @Test("timestamps: tso: a coordinator outside the home region asks the home region's oracle across the WAN")
+    func timestampOracle() async throws {
+        var configuration = Self.configuration(isolation: .repeatableRead)
+        configuration.timestamps = .tso
+        try await Self.withBackend(configuration) { backend, deployment in
+            let placement = AccountPlacement(accounts: Self.accounts, regions: Self.regions.count)
+            let east = placement.accounts(in: 0).lowerBound
+            let west = placement.accounts(in: 1).lowerBound
+            var acknowledged: [UInt64: TransactionID] = [:]
+            for index in 0..<6 {
+                // Alternate the client's region: the eu-west coordinator's timestamps cross the WAN.
+                let (from, to) = index % 2 == 0 ? (east + index, west + index) : (west + index, east + index)
+                let request = Self.crossRegion(id: UInt64(200 + index), from: AccountID(from), to: AccountID(to))
+                let result = await backend.transfer(request)
+                #expect(result.outcome == .committed, "request \(request.id): \(result.outcome)")
+                acknowledged[request.id] = result.xid
+                if request.clientRegion == 1 {
+                    // One round trip through the eu-west -> us-east proxy at least.
+                    #expect(result.l2Breakdown.timestamp >= UInt64(Self.rtt.components.attoseconds / 1_000_000_000))
+                }
+            }
+            // The oracle persisted its bound in the home region before it served a timestamp,
+            // and every ledger row's ts is below it.
+            let limit = try await Self.scalar(deployment.regions[0].primary, "SELECT max(limit_ms) FROM l2_tso")
+            #expect(limit > 0)
+            for region in deployment.regions {
+                #expect(
+                    try await Self.scalar(region.primary, "SELECT count(*) FROM ledger WHERE (ts >> 18) >= \(limit)")
+                        == 0)
+            }
+            let report = try await backend.audit(
+                AuditExpectation(
+                    accounts: Self.accounts, initialBalance: Self.initialBalance, overdraft: false,
+                    acknowledged: acknowledged))
+            #expect(report.actualTotal == report.expectedTotal)
+            #expect(report.lost == 0)
+            #expect(report.balanceMismatches == 0)
+        }
+    }
 }
