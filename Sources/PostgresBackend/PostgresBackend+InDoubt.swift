@@ -63,8 +63,11 @@ extension PostgresBackend {
                     let sql = (commit ? "COMMIT PREPARED '" : "ROLLBACK PREPARED '") + gid + "'"
                     do {
                         try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger)
-                    } catch let error where Self.sqlState(of: error) == Self.undefinedObjectSQLState {
-                        // Resolved meanwhile (a phase two that arrived late).
+                    } catch let error
+                        where [Self.undefinedObjectSQLState, Self.objectInUseSQLState].contains(
+                            Self.sqlState(of: error))
+                    {
+                        // Resolved meanwhile, or being resolved now, by a phase two that arrived late.
                         continue
                     }
                     if commit { done.committed += 1 } else { done.aborted += 1 }

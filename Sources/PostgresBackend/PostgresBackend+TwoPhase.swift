@@ -45,6 +45,8 @@ extension PostgresBackend {
     static let lockNotAvailableSQLState = "55P03"
     /// SQLSTATE 42704, undefined object: `COMMIT PREPARED` of a gid already resolved.
     static let undefinedObjectSQLState = "42704"
+    /// SQLSTATE 55000, object not in prerequisite state: another session is finishing the gid.
+    static let objectInUseSQLState = "55000"
 
     /// How a participant's phase one ended.
     enum Vote: Sendable, Equatable {

@@ -411,4 +411,39 @@ struct TwoPhaseIntegrationTests {
             #expect(report.balanceMismatches == 0)
         }
     }
+
+    @Test("a coordinator killed after phase two reached one participant: acknowledged, and recovery commits the rest")
+    func crashDuringPhaseTwo() async throws {
+        try await Self.withBackend(Self.configuration(isolation: .repeatableRead)) { backend, deployment in
+            let placement = AccountPlacement(accounts: Self.accounts, regions: Self.regions.count)
+            backend.setCoordinatorCrashHook { step, _ in step == .duringPhaseTwo }
+            let request = Self.crossRegion(
+                id: 300, from: AccountID(placement.accounts(in: 1).lowerBound + 3),
+                to: AccountID(placement.accounts(in: 0).lowerBound + 3), amount: 40)
+            let result = await backend.transfer(request)
+            // The decision was durable before the acknowledgement.
+            #expect(result.outcome == .committed)
+            backend.setCoordinatorCrashHook(nil)
+            // The audit waits for the phase two that was sent (the first participant), then
+            // resolves the other from the decision log.
+            let report = try await backend.audit(
+                AuditExpectation(
+                    accounts: Self.accounts, initialBalance: Self.initialBalance, overdraft: false,
+                    acknowledged: [request.id: result.xid]))
+            let detail = try #require(backend.lastAudit)
+            #expect(detail.inDoubtCommitted == 1)
+            #expect(detail.inDoubtAborted == 0)
+            #expect(detail.preparedLeft == 0)
+            #expect(report.lost == 0)
+            #expect(report.xidMismatches == 0)
+            #expect(report.balanceMismatches == 0)
+            #expect(report.actualTotal == report.expectedTotal)
+            for leg in request.legs {
+                let dsn = deployment.regions[placement.region(of: leg.account)].primary
+                #expect(
+                    try await Self.scalar(dsn, "SELECT balance FROM accounts WHERE id = \(leg.account)")
+                        == Self.initialBalance + leg.amount)
+            }
+        }
+    }
 }
