@@ -7,10 +7,14 @@ import Synchronization
 
 /// Cross-region and global transfers: two-phase commit across the regions' PostgreSQL primaries,
 /// driven by an L2 coordinator in this process (DESIGN.md, "Commit paths"). The coordinator is
-/// the client's region with locality on, the home region (0) with it off. One attempt:
+/// the client's region with locality on, the home region (0) with it off; then the client's
+/// gateway hop to it is one round trip (a trivial statement) through the client region's proxy
+/// to the home region's primary, standing for the request and its answer. One attempt:
 ///
-/// 1. an L2 timestamp from the coordinator region's hybrid logical clock (above the client's
-///    causal timestamp);
+/// 1. an L2 timestamp: from the coordinator region's hybrid logical clock (above the client's
+///    causal timestamp), or, with `timestamps: tso`, from the home region's oracle
+///    (``PostgresTimestampOracle``; one round trip through the proxy for a coordinator in another
+///    region);
 /// 2. phase one, at every participant region's primary in parallel, through the coordinator's
 ///    route to it (the WAN proxy for another region): `BEGIN` at the spec's isolation, one call
 ///    of `lb_participate` (lock the region's accounts in key order, check, apply the legs, insert
@@ -28,7 +32,7 @@ import Synchronization
 ///    background; a participant phase two does not reach stays prepared until in-doubt
 ///    resolution (``resolveInDoubt()``) commits it from the decision log.
 ///
-/// Per-layer latency: L2 = the timestamp, the proxies' delay on the slowest participant's
+/// Per-layer latency: L2 = the gateway hop, the timestamp, the proxies' delay on the slowest participant's
 /// statements (its round trips times the pair's round trip), an abort round, and the decision;
 /// L0 = the slowest participant's statement round trips minus that delay; L1 = the rest (pool
 /// waits, connection set-up through the proxy, client work, retry backoff). Phase two runs after
@@ -103,7 +107,8 @@ extension PostgresBackend {
         _ request: TransferRequest, legs: TransferLegs, placement: AccountPlacement, start: UInt64
     ) async -> TransferResult {
         let regionCount = deploymentRegions.count
-        let coordinator = configuration.locality ? min(max(request.clientRegion, 0), regionCount - 1) : 0
+        let client = min(max(request.clientRegion, 0), regionCount - 1)
+        let coordinator = configuration.locality ? client : Self.homeRegion
         guard let routes = wanRoutes.withLock({ $0 }) else {
             // No load yet: no routes, no placement.
             return TransferResult(
@@ -127,6 +132,25 @@ extension PostgresBackend {
         var l0: UInt64 = 0
         var retried: [String] = []
         var attempt = 0
+        if coordinator != client {
+            // The client's gateway forwards the transfer to the global coordinator and waits for
+            // its answer: one round trip through the client region's proxy to the home region.
+            let forwarded = clock.nowNanos()
+            let logger = self.logger
+            do {
+                try await routes.clients[client][coordinator].withConnection { connection in
+                    for try await _ in try await connection.execute(PostgresStatements.Ping(), logger: logger) {}
+                }
+            } catch {
+                breakdown.gateway &+= clock.nanosSince(forwarded)
+                var result = TransferResult(
+                    .failed(sqlState: Self.sqlState(of: error)), endToEndNanos: clock.nanosSince(start),
+                    l2Nanos: breakdown.total, xid: 0)
+                result.l2Breakdown = breakdown
+                return result
+            }
+            breakdown.gateway &+= clock.nanosSince(forwarded)
+        }
         while true {
             attempt += 1
             let vote = await attemptTwoPhase(
