@@ -132,6 +132,14 @@ extension PostgresBackend {
         var l0: UInt64 = 0
         var retried: [String] = []
         var attempt = 0
+        // The result, with the L2 spans as its breakdown (they add up to its L2 time).
+        func result(_ outcome: TransferResult.Outcome, xid: TransactionID = 0) -> TransferResult {
+            var result = TransferResult(
+                outcome, retried: retried, endToEndNanos: clock.nanosSince(start), l2Nanos: breakdown.total,
+                l0Nanos: l0, xid: xid)
+            result.l2Breakdown = breakdown
+            return result
+        }
         if coordinator != client {
             // The client's gateway forwards the transfer to the global coordinator and waits for
             // its answer: one round trip through the client region's proxy to the home region.
@@ -143,11 +151,7 @@ extension PostgresBackend {
                 }
             } catch {
                 breakdown.gateway &+= clock.nanosSince(forwarded)
-                var result = TransferResult(
-                    .failed(sqlState: Self.sqlState(of: error)), endToEndNanos: clock.nanosSince(start),
-                    l2Nanos: breakdown.total, xid: 0)
-                result.l2Breakdown = breakdown
-                return result
+                return result(.failed(sqlState: Self.sqlState(of: error)))
             }
             breakdown.gateway &+= clock.nanosSince(forwarded)
         }
@@ -158,34 +162,18 @@ extension PostgresBackend {
                 breakdown: &breakdown, l0: &l0)
             switch vote {
             case .prepared(let xmin):
-                var result = TransferResult(
-                    .committed, retried: retried, endToEndNanos: clock.nanosSince(start), l2Nanos: breakdown.total,
-                    l0Nanos: l0, xid: TransactionID(UInt64(bitPattern: xmin)))
-                result.l2Breakdown = breakdown
-                return result
+                return result(.committed, xid: TransactionID(UInt64(bitPattern: xmin)))
             case .rejected:
-                var result = TransferResult(
-                    .rejected, retried: retried, endToEndNanos: clock.nanosSince(start), l2Nanos: breakdown.total,
-                    l0Nanos: l0, xid: 0)
-                result.l2Breakdown = breakdown
-                return result
+                return result(.rejected)
             case .invalid:
-                var result = TransferResult(
-                    .failed(sqlState: Transfer.InvalidRequest.sqlState), retried: retried,
-                    endToEndNanos: clock.nanosSince(start), l2Nanos: breakdown.total, l0Nanos: l0, xid: 0)
-                result.l2Breakdown = breakdown
-                return result
+                return result(.failed(sqlState: Transfer.InvalidRequest.sqlState))
             case .failed(let code):
                 let retryable =
                     TransactionError.Code(rawValue: code)?.isRetryable == true || code == Self.lockNotAvailableSQLState
                 let elapsed = Duration.nanoseconds(Int64(clamping: clock.nanosSince(start)))
                 guard retryable, attempt < policy.maxAttempts, elapsed < policy.maxTotal else {
                     if retryable { counters.exhausted() }
-                    var result = TransferResult(
-                        .failed(sqlState: code), retried: retried, endToEndNanos: clock.nanosSince(start),
-                        l2Nanos: breakdown.total, l0Nanos: l0, xid: 0)
-                    result.l2Breakdown = breakdown
-                    return result
+                    return result(.failed(sqlState: code))
                 }
                 retried.append(code)
                 let backoff = policy.backoff(beforeRetry: attempt, using: &random)
