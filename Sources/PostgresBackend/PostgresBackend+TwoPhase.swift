@@ -374,19 +374,8 @@ extension PostgresBackend {
                     }
                     var inTransaction = false
                     do {
-                        switch isolation {
-                        case .readCommitted:
-                            _ = try await timed {
-                                try await connection.execute(PostgresStatements.BeginReadCommitted(), logger: logger)
-                            }
-                        case .repeatableRead:
-                            _ = try await timed {
-                                try await connection.execute(PostgresStatements.BeginRepeatableRead(), logger: logger)
-                            }
-                        case .serializable:
-                            _ = try await timed {
-                                try await connection.execute(PostgresStatements.BeginSerializable(), logger: logger)
-                            }
+                        try await timed {
+                            try await PostgresStatements.begin(isolation, on: connection, logger: logger)
                         }
                         inTransaction = true
                         let answer = try await timed { () -> Int64 in

@@ -303,19 +303,8 @@ public final class PostgresBackend: Backend {
                     }
                     var inTransaction = false
                     do {
-                        switch isolation {
-                        case .readCommitted:
-                            _ = try await timed {
-                                try await connection.execute(PostgresStatements.BeginReadCommitted(), logger: logger)
-                            }
-                        case .repeatableRead:
-                            _ = try await timed {
-                                try await connection.execute(PostgresStatements.BeginRepeatableRead(), logger: logger)
-                            }
-                        case .serializable:
-                            _ = try await timed {
-                                try await connection.execute(PostgresStatements.BeginSerializable(), logger: logger)
-                            }
+                        try await timed {
+                            try await PostgresStatements.begin(isolation, on: connection, logger: logger)
                         }
                         inTransaction = true
                         let ids = legs.map { Int64(bitPattern: $0.account) }

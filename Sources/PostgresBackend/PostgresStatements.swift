@@ -1,9 +1,22 @@
 import PostgresNIO
+import Runtime
 
 /// The prepared statements of a single-region transfer (postgres-nio prepares each once per
 /// connection, then sends only Bind/Execute): BEGIN at the spec's isolation, the rows locked in
 /// key order, one UPDATE per leg, the ledger INSERT returning the row's `xmin`, COMMIT.
 enum PostgresStatements {
+    /// `BEGIN` at `isolation` on `connection` (one prepared statement per level).
+    static func begin(_ isolation: IsolationLevel, on connection: PostgresConnection, logger: Logger) async throws {
+        switch isolation {
+        case .readCommitted:
+            _ = try await connection.execute(BeginReadCommitted(), logger: logger)
+        case .repeatableRead:
+            _ = try await connection.execute(BeginRepeatableRead(), logger: logger)
+        case .serializable:
+            _ = try await connection.execute(BeginSerializable(), logger: logger)
+        }
+    }
+
     /// `BEGIN ISOLATION LEVEL READ COMMITTED`.
     struct BeginReadCommitted: PostgresPreparedStatement {
         typealias Row = ()
