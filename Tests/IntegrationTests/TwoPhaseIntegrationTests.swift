@@ -139,7 +139,7 @@ struct TwoPhaseIntegrationTests {
         try await Self.withBackend(Self.configuration(replicas: 2)) { backend, deployment in
             let placement = AccountPlacement(accounts: Self.accounts, regions: Self.regions.count)
             let clients = 6
-            let perClient = 12
+            let perClient = 10
             // A region's 50 accounts share a few pages, so transfers conflict (40001, 40P01, 55P03)
             // and retry.
             let hot = 40
