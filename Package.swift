@@ -176,7 +176,15 @@ let package = Package(
         // IntegrationTests: real PostgreSQL servers (skipped, visibly, without the binaries).
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["PostgresCluster", "WorkloadSpec", "Storage"]
+            dependencies: [
+                "PostgresCluster",
+                "PostgresBackend",
+                "WorkloadSpec",
+                "Storage",
+                "Engine",
+                "Runtime",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]
         ),
 
         // WANProxy: a latency-injecting TCP proxy (swift-nio) that stands for the WAN in front of a region's
@@ -211,6 +219,8 @@ let package = Package(
                 "Storage",
                 "PostgresCluster",
                 "WorkloadSpec",
+                "Distributed",
+                "WANProxy",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
         ),

@@ -12,9 +12,9 @@ extension PostgresBackend {
     /// Closes the pools, waits until every standby has replayed the primary's WAL, gives every
     /// server a fast shutdown and restart (`pg_ctl stop -m fast`, then start, through
     /// `PostgresCluster`; servers given by DSN are not restarted, and ``AuditDetail/restarted``
-    /// says so), then reads the state back from each primary: conservation, negative balances,
+    /// says so), resolves the transactions left prepared (``resolveInDoubt()``), then reads the state back from each primary: conservation, negative balances,
     /// every acknowledged transfer's ledger row and its `xmin` against the xid the transfer
-    /// reported, each account's balance against initial + ledger credits - debits, prepared
+    /// reported (a cross-region transfer's row is at its debit's region, with all its legs), each account's balance against initial + ledger credits - debits, prepared
     /// transactions left, and the recorded `ts -> xmin` mapping. State hashes are taken on every
     /// primary and every known standby (after they caught up again), so replicas are compared.
     public func audit(_ expectation: AuditExpectation) async throws -> AuditReport {
@@ -30,6 +30,13 @@ extension PostgresBackend {
         if let cluster = deployment.cluster {
             try await cluster.restart()
             detail.restarted = true
+        }
+        // Prepared transactions survive the restart; a coordinator that stopped between PREPARE
+        // and phase two left them: resolved from the decision logs, before the state is read.
+        let resolution = try await resolveInDoubt()
+        detail.inDoubtCommitted = resolution.committed
+        detail.inDoubtAborted = resolution.aborted
+        if deployment.cluster != nil {
             for region in deploymentRegions { _ = try await waitForStandbys(region.primary) }
         }
         var report = AuditReport(
@@ -38,6 +45,7 @@ extension PostgresBackend {
         var ledger: [UInt64: Int64] = [:]
         var deltas: [Int64: Int64] = [:]
         var pairs: [AuditDetail.Pair] = []
+        var inversions = 0
         for (index, region) in deploymentRegions.enumerated() {
             let node = nodes[index]
             let found = try await withConnection(region.primary) { connection in
@@ -51,6 +59,9 @@ extension PostgresBackend {
             report.recoveries[node] = NodeRecovery(
                 checkpointLoaded: true, redoPosition: found.redo, recordsReplayed: 0, committedReplayed: 0,
                 abortedInProgress: 0, preparedRestored: found.prepared, truncatedBytes: 0)
+            // Each server numbers its own xids: the ts order is compared with one server's xmins.
+            let ordered = found.ledger.map { ($0.ts, $0.xmin) }.sorted { $0 < $1 }
+            inversions += zip(ordered, ordered.dropFirst()).reduce(0) { $0 + ($1.1.1 < $1.0.1 ? 1 : 0) }
             for row in found.ledger {
                 ledger[UInt64(bitPattern: row.id)] = row.xmin
                 pairs.append(AuditDetail.Pair(ts: row.ts, xmin: row.xmin))
@@ -92,8 +103,10 @@ extension PostgresBackend {
         }
         pairs.sort { ($0.ts, $0.xmin) < ($1.ts, $1.xmin) }
         detail.tsXminPairs = pairs.count
-        detail.tsXminInversions = zip(pairs, pairs.dropFirst()).reduce(0) { $0 + ($1.1.xmin < $1.0.xmin ? 1 : 0) }
+        detail.tsXminInversions = inversions
         detail.sample = Array(pairs.prefix(5))
+        report.preparedRemaining = detail.preparedLeft
+        report.inDoubtResolved = resolution.total
         recordAudit(detail)
         return report
     }

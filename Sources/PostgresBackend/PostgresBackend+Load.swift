@@ -19,6 +19,11 @@ extension PostgresBackend {
         "CREATE TABLE accounts (id bigint NOT NULL, region int NOT NULL, balance bigint NOT NULL, payload bytea)",
         "CREATE TABLE ledger (id bigint PRIMARY KEY, from_id bigint NOT NULL, to_id bigint NOT NULL, "
             + "amount bigint NOT NULL, ts bigint NOT NULL, legs bytea)",
+        // The L2 coordinator's decision log (on every primary: each region's coordinator writes
+        // to its own), and a two-phase participant's work as one function call.
+        "DROP TABLE IF EXISTS \(decisionTable)",
+        "CREATE TABLE \(decisionTable) (gid text PRIMARY KEY, commit boolean NOT NULL, ts bigint NOT NULL)",
+        PostgresStatements.Participate.function,
     ]
 
     /// Creates the schema on every region's primary, then loads each region's accounts (the
@@ -26,6 +31,9 @@ extension PostgresBackend {
     /// parallel connections, adds the primary key, analyses the table and checkpoints.
     public func load(accounts count: Int, initialBalance: Int64, progress: @Sendable (Int) -> Void) async throws -> Int
     {
+        // Transactions a crashed coordinator left prepared hold row locks the DROPs below would
+        // wait for: resolve them from the decision log first.
+        try await resolveInDoubt()
         let placement = accountPlacement(accounts: count)
         setPlacement(placement)
         let begin = clock.nowNanos()
@@ -66,6 +74,8 @@ extension PostgresBackend {
             }
         }
         let nanos = clock.nanosSince(begin)
+        try await startWANRoutes()
+        try await startTimestampOracle()
         let floor = try await measureRoundTripFloor()
         recordLoad(rows: loaded.load(ordering: .relaxed), nanos: nanos, floorNanos: floor)
         return loaded.load(ordering: .relaxed)

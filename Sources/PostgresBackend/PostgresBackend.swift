@@ -1,3 +1,4 @@
+import Distributed
 import Engine
 import Foundation
 import PostgresCluster
@@ -21,8 +22,9 @@ import WorkloadSpec
 /// that floor per statement: the error of the method); L1 is the rest (pool wait, client-side
 /// work between statements, retry backoff); L2 is 0 (no coordinator on this path).
 ///
-/// Cross-region and global transfers need the L2 coordinator (PREPARE TRANSACTION across
-/// regions) and fail with 0A000 (feature not supported) here.
+/// Cross-region and global transfers run as two-phase commits across the regions' primaries,
+/// driven by an L2 coordinator in this process (`PostgresBackend+TwoPhase.swift`), with in-doubt
+/// resolution from the coordinators' decision logs (`PostgresBackend+InDoubt.swift`).
 public final class PostgresBackend: Backend {
     /// `postgres`.
     public let name = "postgres"
@@ -51,12 +53,19 @@ public final class PostgresBackend: Backend {
         /// Ledger rows read, each a recorded pair `ts -> xmin` (PostgreSQL assigns its own xids;
         /// the pair is recorded, not an identity).
         public var tsXminPairs: Int
-        /// Pairs of consecutive rows (by `ts`) whose `xmin` goes backwards: how far PostgreSQL's
-        /// xid order departs from the timestamp order (xids are assigned at the first write,
-        /// timestamps when the ledger row is written).
+        /// Pairs of consecutive rows (by `ts`) of one primary whose `xmin` goes backwards, summed
+        /// over the primaries (each numbers its own xids): how far PostgreSQL's xid order departs
+        /// from the timestamp order (xids are assigned at the first write; a single-region
+        /// transfer's timestamp is taken before its attempts, a cross-region one's per attempt
+        /// from L2's clock).
         public var tsXminInversions: Int
         /// A few pairs `(ts, xmin)`, lowest `ts` first, for the report.
         public var sample: [Pair]
+        /// Prepared transactions the audit's in-doubt resolution committed (their coordinator
+        /// had decided commit before it stopped).
+        public var inDoubtCommitted: Int = 0
+        /// Prepared transactions it rolled back (decided abort, or no decision: presumed abort).
+        public var inDoubtAborted: Int = 0
 
         /// One recorded pair.
         public struct Pair: Sendable, Hashable {
@@ -72,13 +81,22 @@ public final class PostgresBackend: Backend {
     private let placement: Mutex<AccountPlacement?>
     private let clients: [PostgresClient]
     private let runTasks: Mutex<[Task<Void, Never>]>
-    private let nodeCounters: [PostgresNodeCounters]
+    let nodeCounters: [PostgresNodeCounters]
     let nodes: [NodeID]
     let clock: any EngineClock
     let logger: Logger
     private let sequence = Atomic<UInt64>(0)
     private let loadStatistics = Mutex<(rows: Int, nanos: UInt64, floorNanos: UInt64)>((0, 0, 0))
     private let lastAuditDetail = Mutex<AuditDetail?>(nil)
+    /// Each region's L2 coordinator: its hybrid logical clock and counters.
+    let hlcs: [HybridLogicalClock]
+    let twoPhaseCounters: [TwoPhaseCounters]
+    /// The coordinators' routes to every primary (set by the load).
+    let wanRoutes = Mutex<PostgresWANRoutes?>(nil)
+    let crashHook = Mutex<CoordinatorCrashHook?>(nil)
+    /// The home region's timestamp oracle (`timestamps: tso`; set by the load).
+    let timestampOracle = Mutex<PostgresTimestampOracle?>(nil)
+    let phaseTwo = PhaseTwoTracker()
 
     /// Connects to the deployment's primaries (one pool of `configuration.pool.maxSize`
     /// connections per region, opened lazily).
@@ -105,6 +123,8 @@ public final class PostgresBackend: Backend {
         self.logger = logger
         nodes = deployment.regions.map { NodeID(region: $0.name, replica: 0) }
         nodeCounters = deployment.regions.map { _ in PostgresNodeCounters() }
+        hlcs = deployment.regions.map { _ in HybridLogicalClock(clock: configuration.clock) }
+        twoPhaseCounters = deployment.regions.map { _ in TwoPhaseCounters() }
         let durability = configuration.durability
         let poolSize = max(1, configuration.pool.maxSize)
         let minIdle = min(max(0, configuration.pool.minIdle), poolSize - 1)
@@ -194,8 +214,7 @@ public final class PostgresBackend: Backend {
         let legs = request.legs.inKeyOrder()
         let region = placement.region(of: legs[0].account)
         guard legs.allSatisfy({ placement.region(of: $0.account) == region }) else {
-            // Cross-region and global transfers need L2's coordinator (PREPARE TRANSACTION).
-            return TransferResult(.failed(sqlState: "0A000"), endToEndNanos: clock.nanosSince(start), xid: 0)
+            return await coordinateTwoPhase(request, legs: legs, placement: placement, start: start)
         }
         let counters = nodeCounters[region]
         let policy = configuration.runtime.retry
@@ -284,19 +303,8 @@ public final class PostgresBackend: Backend {
                     }
                     var inTransaction = false
                     do {
-                        switch isolation {
-                        case .readCommitted:
-                            _ = try await timed {
-                                try await connection.execute(PostgresStatements.BeginReadCommitted(), logger: logger)
-                            }
-                        case .repeatableRead:
-                            _ = try await timed {
-                                try await connection.execute(PostgresStatements.BeginRepeatableRead(), logger: logger)
-                            }
-                        case .serializable:
-                            _ = try await timed {
-                                try await connection.execute(PostgresStatements.BeginSerializable(), logger: logger)
-                            }
+                        try await timed {
+                            try await PostgresStatements.begin(isolation, on: connection, logger: logger)
                         }
                         inTransaction = true
                         let ids = legs.map { Int64(bitPattern: $0.account) }
@@ -396,14 +404,20 @@ public final class PostgresBackend: Backend {
 
     public func counters() -> BackendCounters {
         var nodes: [NodeID: [String: Double]] = [:]
-        for (node, counters) in zip(self.nodes, nodeCounters) { nodes[node] = counters.named() }
+        for (index, (node, counters)) in zip(self.nodes, nodeCounters).enumerated() {
+            nodes[node] = counters.named().merging(twoPhaseCounters[index].named()) { first, _ in first }
+        }
         return BackendCounters(nodes: nodes)
     }
 
     public func gauges() -> [String: Double] {
         let load = loadStatistics.withLock { $0 }
         let highWater = nodeCounters.map { $0.values.leasedHighWater }.max() ?? 0
+        let proxies = wanRoutes.withLock { $0 }?.proxyTotals ?? (connections: 0, bytes: 0, delayNanos: 0)
         return [
+            "wan_proxy_connections": Double(proxies.connections),
+            "wan_proxy_bytes": Double(proxies.bytes),
+            "wan_proxy_delay_ms": Double(proxies.delayNanos) / 1e6,
             "pool_size_max": Double(configuration.pool.maxSize),
             "pool_high_water": Double(highWater),
             "load_rows": Double(load.rows),
@@ -415,8 +429,35 @@ public final class PostgresBackend: Backend {
 
     // MARK: - Shutdown
 
-    /// Closes the pools (idempotent); the servers keep running.
+    /// Starts the coordinators' routes (WAN proxies and pools) once.
+    func startWANRoutes() async throws {
+        guard wanRoutes.withLock({ $0 }) == nil else { return }
+        let routes = try await PostgresWANRoutes.start(
+            primaries: deployment.regions.map(\.primary), network: configuration.network,
+            poolSize: max(1, configuration.pool.maxSize), lockTimeout: participantLockTimeout,
+            synchronousCommitOff: configuration.durability == .none, logger: logger)
+        let previous = wanRoutes.withLock { current -> PostgresWANRoutes? in
+            defer { if current == nil { current = routes } }
+            return current
+        }
+        if previous != nil { await routes.stop() }
+    }
+
+    /// The `lock_timeout` of a two-phase participant: a wait for a row another transfer's
+    /// prepared transaction holds ends after its decision and phase two (a few round trips); a
+    /// wait in a deadlock across servers, which no server detects, ends here (55P03, retried).
+    /// 200 ms plus four of the largest round trip between regions.
+    var participantLockTimeout: Duration {
+        let regions = configuration.regions.indices
+        var largest = Duration.zero
+        for a in regions { for b in regions where a != b { largest = max(largest, configuration.network.rtt(a, b)) } }
+        return .milliseconds(200) + largest * 4
+    }
+
+    /// Closes the pools (idempotent), once phase two has finished; the servers keep running.
     func closePools() async {
+        await phaseTwo.waitUntilIdle()
+        await wanRoutes.withLock { $0 }?.closePools()
         let tasks = runTasks.withLock { tasks in
             defer { tasks = [] }
             return tasks
@@ -427,6 +468,7 @@ public final class PostgresBackend: Backend {
 
     public func shutdown() async throws {
         await closePools()
+        await wanRoutes.withLock { $0 }?.stop()
     }
 }
 

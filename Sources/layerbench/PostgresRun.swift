@@ -30,13 +30,14 @@ final class PostgresRun: Sendable {
         let directory = (NSTemporaryDirectory() as NSString).appendingPathComponent(
             "layerbench-cluster-\(spec.name)-\(runID)")
         let asyncReplication = spec.optimisations.asyncReplication.first ?? false
-        // Enough connections for the pool and for pgbench's clients, plus psql and the audit.
+        // Enough connections for the pool, the two-phase pools of every region's coordinator, and
+        // pgbench's clients, plus psql and the audit.
         let clients: Int =
             switch spec.load {
             case .closedLoop(let counts): counts.max() ?? 1
             case .openLoop(_, let maxInFlight): maxInFlight
             }
-        let connections = max(100, spec.pool.size + clients + 10)
+        let connections = max(100, spec.pool.size * (spec.regions.count + 1) + clients + 10)
         let deployment = try await PostgresDeployment.start(
             spec: spec, asyncReplication: asyncReplication, directory: directory,
             options: PostgresCluster.Options(maxConnections: connections))
@@ -96,7 +97,9 @@ final class PostgresRun: Sendable {
         return [
             CheckResult(
                 name: "no_prepared_left", passed: detail.preparedLeft == 0,
-                detail: "\(detail.preparedLeft) prepared transactions in pg_prepared_xacts after the restart"),
+                detail: "\(detail.preparedLeft) prepared transactions in pg_prepared_xacts after the restart and "
+                    + "in-doubt resolution (\(detail.inDoubtCommitted) committed, \(detail.inDoubtAborted) rolled "
+                    + "back from the coordinators' decision logs)"),
             CheckResult(
                 name: "standbys_caught_up", passed: lagging.isEmpty,
                 detail: lagging.isEmpty

@@ -198,14 +198,6 @@ struct DriverTests {
     @Test("specs that need 2PC or faults, or lack accounts per region, are refused, naming the key")
     func unsupported() throws {
         let cases: [(String, (inout WorkloadSpec) -> Void)] = [
-            // The postgres backend exists now (issue 11); its multi-region specs still need L2.
-            (
-                "regions",
-                {
-                    $0.backend = .postgres
-                    $0.regions = [.init(name: "a"), .init(name: "b")]
-                }
-            ),
             // Regions of replicas run now (L2 part 1); a region homing a single account cannot.
             (
                 "accounts",
@@ -238,5 +230,14 @@ struct DriverTests {
                 $0.regions = [.init(name: "local", replicas: 2)]
             }, options: DriverOptions(dataDirectory: "/tmp/unused"))
         #expect(throws: Never.self) { try postgres.checkFeatures() }
+        // Several PostgreSQL regions with cross-region and global transfers (two-phase commit by
+        // the backend's L2 coordinator) are accepted.
+        let postgresRegions = WorkloadDriver(
+            spec: driverSpec {
+                $0.backend = .postgres
+                $0.regions = [.init(name: "a"), .init(name: "b")]
+                $0.mix = .init(singleRegion: 1, crossRegion: 1, global: 1)
+            }, options: DriverOptions(dataDirectory: "/tmp/unused"))
+        #expect(throws: Never.self) { try postgresRegions.checkFeatures() }
     }
 }

@@ -32,24 +32,11 @@ public struct WorkloadDriver: Sendable {
     /// Refuses what this build cannot do yet (L2 features, other backends), naming the key.
     ///
     /// Embedded regions are Raft groups with two-phase commit across them, so every transfer
-    /// class and the locality switch run there. The postgres backend has one region and no L2
-    /// coordinator yet; and one region has nothing for a cross-region or global transfer to cross.
+    /// class and the locality switch run there. The postgres backend runs every transfer class
+    /// (multi-region ones by two-phase commit from the home region's coordinator) but not the
+    /// locality axis; and one region has nothing for a cross-region or global transfer to cross.
     public func checkFeatures() throws(DriverError) {
-        // PostgreSQL's replicas are streaming standbys of its one region's server; several PostgreSQL
-        // regions need the L2 coordinator (2PC across regions) on PostgreSQL.
-        if spec.backend == .postgres && spec.regions.count != 1 {
-            throw DriverError(
-                key: "regions",
-                "several PostgreSQL regions need the L2 coordinator driving PREPARE TRANSACTION, not built for "
-                    + "the postgres backend yet; declare one region (or use backend: embedded)")
-        }
         let crosses = spec.mix.crossRegion > 0 || spec.mix.global > 0
-        if crosses && spec.backend == .postgres {
-            throw DriverError(
-                key: "mix",
-                "cross_region and global transfers need 2PC across regions, which the postgres backend does not "
-                    + "drive yet; set them to 0 (or use backend: embedded)")
-        }
         if crosses && spec.regions.count < 2 {
             throw DriverError(
                 key: "mix",
@@ -59,8 +46,8 @@ public struct WorkloadDriver: Sendable {
         if spec.backend == .postgres && spec.optimisations.locality.contains(true) {
             throw DriverError(
                 key: "optimisations.locality",
-                "locality bypasses the L2 global coordinator, which the postgres backend does not have yet; "
-                    + "set false (or use backend: embedded)")
+                "the postgres backend has no locality switch yet (single-region transfers commit in one phase, "
+                    + "multi-region ones are coordinated from the home region); set false (or use backend: embedded)")
         }
         if !spec.faults.isEmpty {
             throw DriverError(key: "faults", "fault injection arrives with its own issue; remove the schedule for now")
