@@ -3,6 +3,7 @@ import Foundation
 import PostgresCluster
 import PostgresNIO
 import Storage
+import Synchronization
 import WorkloadSpec
 
 extension PostgresBackend {
@@ -105,6 +106,14 @@ extension PostgresBackend {
         detail.tsXminPairs = pairs.count
         detail.tsXminInversions = inversions
         detail.sample = Array(pairs.prefix(5))
+        // A failover under async replication may lose acknowledged transfers: their price, counted
+        // and shown. Under sync replication nothing may be lost, so a loss stays a failure.
+        let failedOver = failedOver.withLock { $0 }
+        detail.failovers = failedOver.servers
+        if !detail.failovers.isEmpty && failedOver.asyncReplication {
+            report.acknowledgedLostInFailover = report.lost
+            detail.lostInFailover = report.lost
+        }
         report.preparedRemaining = detail.preparedLeft
         report.inDoubtResolved = resolution.total
         recordAudit(detail)

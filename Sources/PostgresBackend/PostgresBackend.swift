@@ -66,6 +66,13 @@ public final class PostgresBackend: Backend {
         public var inDoubtCommitted: Int = 0
         /// Prepared transactions it rolled back (decided abort, or no decision: presumed abort).
         public var inDoubtAborted: Int = 0
+        /// Regions failed over before the audit (``PostgresBackend/failover(region:)``): region ->
+        /// the promoted server, which the audit read as the region's primary.
+        public var failovers: [String: String] = [:]
+        /// Acknowledged transfers missing from the promoted servers under async replication: the
+        /// price of async replication, counted in ``AuditReport/acknowledgedLostInFailover`` too,
+        /// never hidden (0 under sync replication, where any loss is a durability failure).
+        public var lostInFailover: Int = 0
 
         /// One recorded pair.
         public struct Pair: Sendable, Hashable {
@@ -77,9 +84,15 @@ public final class PostgresBackend: Backend {
     }
 
     let configuration: EngineConfiguration
-    let deployment: PostgresDeployment
+    /// The servers; a failover replaces a region's primary.
+    private let deploymentState: Mutex<PostgresDeployment>
+    /// Regions failed over (region -> the promoted server's name), and whether the cluster's
+    /// standbys replicated asynchronously (its state says).
+    let failedOver = Mutex<(servers: [String: String], asyncReplication: Bool)>(([:], false))
     private let placement: Mutex<AccountPlacement?>
-    private let clients: [PostgresClient]
+    /// One pool per region's primary; a failover replaces the region's, and while it runs the
+    /// region has none (nil: its transfers fail at once, 08006, rather than wait on a dead server).
+    private let clients: Mutex<[PostgresClient?]>
     private let runTasks: Mutex<[Task<Void, Never>]>
     let nodeCounters: [PostgresNodeCounters]
     let nodes: [NodeID]
@@ -115,7 +128,7 @@ public final class PostgresBackend: Backend {
                     + "set optimisations.batch_commit: false")
         }
         self.configuration = configuration
-        self.deployment = deployment
+        deploymentState = Mutex(deployment)
         placement = Mutex(nil)
         clock = configuration.clock
         var logger = Logger(label: "layerbench.postgres")
@@ -125,21 +138,25 @@ public final class PostgresBackend: Backend {
         nodeCounters = deployment.regions.map { _ in PostgresNodeCounters() }
         hlcs = deployment.regions.map { _ in HybridLogicalClock(clock: configuration.clock) }
         twoPhaseCounters = deployment.regions.map { _ in TwoPhaseCounters() }
-        let durability = configuration.durability
-        let poolSize = max(1, configuration.pool.maxSize)
-        let minIdle = min(max(0, configuration.pool.minIdle), poolSize - 1)
-        clients = deployment.regions.map { region in
-            var client = Self.clientConfiguration(region.primary)
-            client.options.maximumConnections = poolSize
-            client.options.minimumConnections = minIdle
-            if durability == .none {
-                client.options.additionalStartupParameters = [("synchronous_commit", "off")]
-            }
-            return PostgresClient(configuration: client, backgroundLogger: logger)
-        }
-        let clients = self.clients
+        let clients = deployment.regions.map { Self.pool($0.primary, configuration: configuration, logger: logger) }
+        self.clients = Mutex(clients.map { Optional($0) })
         runTasks = Mutex(clients.map { client in Task { await client.run() } })
     }
+
+    /// The pool of transfers on one primary: `configuration.pool.maxSize` connections, opened lazily.
+    static func pool(_ primary: PostgresDSN, configuration: EngineConfiguration, logger: Logger) -> PostgresClient {
+        let poolSize = max(1, configuration.pool.maxSize)
+        var client = clientConfiguration(primary)
+        client.options.maximumConnections = poolSize
+        client.options.minimumConnections = min(max(0, configuration.pool.minIdle), poolSize - 1)
+        if configuration.durability == .none {
+            client.options.additionalStartupParameters = [("synchronous_commit", "off")]
+        }
+        return PostgresClient(configuration: client, backgroundLogger: logger)
+    }
+
+    /// The servers (a failover has replaced the primary of a region it failed over).
+    var deployment: PostgresDeployment { deploymentState.withLock { $0 } }
 
     static func clientConfiguration(_ dsn: PostgresDSN) -> PostgresClient.Configuration {
         PostgresClient.Configuration(
@@ -271,7 +288,10 @@ public final class PostgresBackend: Backend {
         _ request: TransferRequest, legs: TransferLegs, region: Int, ts: Int64, l0: inout UInt64
     ) async -> AttemptOutcome {
         let counters = nodeCounters[region]
-        let client = clients[region]
+        guard let client = clients.withLock({ $0[region] }) else {
+            // The region is failing over: no primary to send to (not acknowledged).
+            return .failed(Self.connectionFailure)
+        }
         let clock = self.clock
         let logger = self.logger
         let isolation = configuration.isolation
@@ -384,6 +404,9 @@ public final class PostgresBackend: Backend {
             amount: request.amount, ts: ts, legs: legs)
     }
 
+    /// 08006, connection failure.
+    static let connectionFailure = "08006"
+
     /// The SQLSTATE of an error from postgres-nio: the server's, 08006 (connection failure) for
     /// a connection that failed or closed, 57014 for a cancelled wait, XX000 otherwise.
     static func sqlState(of error: any Error) -> String {
@@ -425,6 +448,67 @@ public final class PostgresBackend: Backend {
             "load_rows_per_second": load.nanos > 0 ? Double(load.rows) / (Double(load.nanos) / 1e9) : 0,
             "l0_round_trip_floor_us": Double(load.floorNanos) / 1e3,
         ]
+    }
+
+    // MARK: - Failover
+
+    /// Fails over `region` as an operator would after its primary crashed: the local cluster
+    /// crashes the primary (`pg_ctl stop -m immediate`) and promotes its most advanced standby
+    /// (``PostgresCluster/failover(region:)``); the region's pool is replaced by one on the
+    /// promoted server (transfers in flight on the old one fail with their connection, 08006,
+    /// and are not acknowledged), and the coordinators' routes, when started, are restarted
+    /// towards it. The next ``audit(_:)`` reads the promoted server and counts, under async
+    /// replication, the acknowledged transfers it lacks (``AuditDetail/lostInFailover``).
+    /// Returns the promoted server.
+    ///
+    /// - Throws: `UnsupportedConfiguration` for servers given by DSN (LayerBench does not manage
+    ///   them) or an unknown region; `ClusterError` when the crash or the promotion fails.
+    public func failover(region: String) async throws -> ClusterState.Server {
+        guard let cluster = deployment.cluster else {
+            throw UnsupportedConfiguration(
+                "failover needs a local cluster started by LayerBench; the servers given by DSN are not managed")
+        }
+        guard let index = deployment.regions.firstIndex(where: { $0.name == region }) else {
+            throw UnsupportedConfiguration("no region '\(region)' in \(deployment.regions.map(\.name))")
+        }
+        // The region is fenced first: from here until the promoted server's pool is in place, its
+        // transfers fail at once (08006) instead of queueing on a pool whose server is gone.
+        // Those in flight on the old pool get their connection's error when the primary dies.
+        let old = clients.withLock { clients in
+            defer { clients[index] = nil }
+            return clients[index]
+        }
+        let state: ClusterState
+        do {
+            state = try await cluster.failover(region: region)
+        } catch {
+            clients.withLock { $0[index] = old }
+            throw error
+        }
+        guard let promoted = state.servers.first(where: { $0.region == region && $0.isPrimary }),
+            let replacement = PostgresDeployment.regions(of: state).first(where: { $0.name == region })
+        else {
+            throw UnsupportedConfiguration("the failover of '\(region)' left no primary in \(cluster.directory)")
+        }
+        deploymentState.withLock { $0.regions[index] = replacement }
+        failedOver.withLock {
+            $0.servers[region] = promoted.name
+            $0.asyncReplication = state.asyncReplication
+        }
+        let pool = Self.pool(replacement.primary, configuration: configuration, logger: logger)
+        let task = Task { await pool.run() }
+        clients.withLock { $0[index] = pool }
+        // The old pool keeps running until the pools close: a transfer that took it before the
+        // fence gets its connection's error (08006) from it, not a pool shut down under it.
+        runTasks.withLock { $0.append(task) }
+        if let routes = wanRoutes.withLock({ current -> PostgresWANRoutes? in
+            defer { current = nil }
+            return current
+        }) {
+            await routes.stop()
+            try await startWANRoutes()
+        }
+        return promoted
     }
 
     // MARK: - Shutdown

@@ -51,6 +51,8 @@ public struct PostgresDeployment: Sendable {
             let dsn = PostgresDSN(host: "127.0.0.1", port: server.port, user: PostgresCluster.superuser)
             if server.isPrimary {
                 regions.append(Region(name: server.region, primary: dsn))
+            } else if server.role == PostgresCluster.failedRole {
+                continue
             } else if let index = regions.firstIndex(where: { $0.name == server.region }) {
                 regions[index].standbys.append(dsn)
             }

@@ -7,7 +7,7 @@ public struct ClusterState: Codable, Sendable, Equatable {
     public struct Server: Codable, Sendable, Equatable {
         /// The region it serves.
         public var region: String
-        /// `primary` or `standby`.
+        /// `primary`, `standby`, or `failed` (a primary `failover` crashed; never started again).
         public var role: String
         /// A name unique in the cluster (`us-east-primary`, `us-east-standby1`); a standby's
         /// `application_name`.

@@ -358,7 +358,8 @@ public struct PostgresCluster: Sendable {
     // MARK: - restart
 
     /// Stops every server of the running cluster with a fast shutdown (`pg_ctl stop -m fast`,
-    /// standbys first), then starts them again (primaries first) and waits until each accepts
+    /// standbys first), then starts them again (primaries first; a primary a failover stopped
+    /// stays stopped) and waits until each accepts
     /// connections: what a durability audit does before it reads the state back. Returns the
     /// state with the new pids (also written to the directory).
     ///
@@ -381,11 +382,115 @@ public struct PostgresCluster: Sendable {
         for index in state.servers.indices where state.servers[index].isPrimary {
             state.servers[index].pid = try await start(state.servers[index], user: user, checkPort: false)
         }
-        for index in state.servers.indices where !state.servers[index].isPrimary {
+        for index in state.servers.indices where state.servers[index].role == "standby" {
             state.servers[index].pid = try await start(state.servers[index], user: user, checkPort: false)
         }
         try state.write()
         return state
+    }
+
+    // MARK: - failover
+
+    /// Crashes `region`'s primary (`pg_ctl stop -m immediate`: no shutdown checkpoint, no final
+    /// WAL sent, as a power cut would leave it) and promotes the standby that has replayed the
+    /// most WAL (`pg_ctl promote`), the first one on a tie. The promoted server becomes the
+    /// region's primary in the state; the crashed one is marked `failed` and is never started
+    /// again (``restart()`` skips it; ``down()`` removes its directory). Any other standby is
+    /// re-pointed at the promoted server (`primary_conninfo`, following the new timeline), and
+    /// the promoted server's `synchronous_standby_names` names the standbys left: under sync
+    /// replication, the same quorum (capped at the standbys left; none left: unreplicated until
+    /// one is added); under async, none. Returns the state (also written to the directory).
+    ///
+    /// Under sync replication every commit the crashed primary acknowledged had reached a
+    /// standby's disk, and the standby most advanced is promoted, so nothing acknowledged is lost
+    /// when one standby remains or the quorum covers them all; under async the promoted server
+    /// may lack the primary's last commits (the durability audit counts them).
+    ///
+    /// - Throws: ``ClusterError``: `.notRunning` when no cluster runs, `.invalidTopology` when the
+    ///   region is unknown or has no standby, `.server` naming a server that would not stop or
+    ///   be promoted.
+    @discardableResult
+    public func failover(region: String) async throws(ClusterError) -> ClusterState {
+        guard FileManager.default.fileExists(atPath: marker), var state = try ClusterState.read(directory: directory)
+        else {
+            throw ClusterError(.notRunning, "no cluster in \(directory) to fail over")
+        }
+        guard let primaryIndex = state.servers.firstIndex(where: { $0.region == region && $0.isPrimary }) else {
+            throw ClusterError(.invalidTopology, "no primary of region '\(region)' in the cluster in \(directory)")
+        }
+        let standbyIndices = state.servers.indices.filter {
+            state.servers[$0].region == region && state.servers[$0].role == "standby"
+        }
+        guard !standbyIndices.isEmpty else {
+            throw ClusterError(.invalidTopology, "region '\(region)' has no standby to promote")
+        }
+        let user = try PostgresTools.serverUser()
+        let primary = state.servers[primaryIndex]
+        let seconds = String(Int(options.startTimeout.components.seconds))
+        _ = try? await tools.run(
+            "pg_ctl", ["stop", "-D", primary.dataDirectory, "-m", "immediate", "-w", "-t", seconds], as: user,
+            timeout: options.startTimeout + .seconds(5))
+        guard await stop(primary, user: user) else {
+            throw ClusterError(.server, "could not stop \(primary.name) (pid \(primary.pid)) for the failover")
+        }
+        state.servers[primaryIndex].role = Self.failedRole
+        // The standby that replayed the most WAL (a byte position, compared as a number).
+        var chosen = standbyIndices[0]
+        var best: Double = -1
+        for index in standbyIndices {
+            let replayed = try? await tools.query(
+                port: state.servers[index].port, database: "postgres",
+                "SELECT coalesce(pg_last_wal_replay_lsn() - '0/0'::pg_lsn, 0)")
+            if let value = replayed.flatMap({ Double($0) }), value > best {
+                best = value
+                chosen = index
+            }
+        }
+        let promoted = state.servers[chosen]
+        try await tools.check(
+            "pg_ctl", ["promote", "-D", promoted.dataDirectory, "-w", "-t", seconds], as: user,
+            timeout: options.startTimeout + .seconds(5), what: "promotion of \(promoted.name)")
+        state.servers[chosen].role = "primary"
+        let left = standbyIndices.filter { $0 != chosen }.map { state.servers[$0] }
+        let quorum =
+            state.asyncReplication
+            ? 0
+            : min(
+                left.count,
+                Self.synchronousQuorum(
+                    try await tools.query(
+                        port: promoted.port, database: "postgres", "SHOW synchronous_standby_names")))
+        let names = left.map { "\"\($0.name)\"" }.joined(separator: ", ")
+        _ = try await tools.query(
+            port: promoted.port, database: "postgres",
+            "ALTER SYSTEM SET synchronous_standby_names = '\(quorum > 0 ? "ANY \(quorum) (\(names))" : "")'")
+        _ = try await tools.query(port: promoted.port, database: "postgres", "SELECT pg_reload_conf()")
+        for standby in left {
+            let conninfo =
+                "host=127.0.0.1 port=\(promoted.port) user=\(Self.superuser) application_name=\(standby.name)"
+            _ = try await tools.query(
+                port: standby.port, database: "postgres", "ALTER SYSTEM SET primary_conninfo = '\(conninfo)'")
+            _ = try await tools.query(port: standby.port, database: "postgres", "SELECT pg_reload_conf()")
+        }
+        // Moves the promoted server first in its region (the state keeps each region's primary
+        // before its standbys).
+        let entry = state.servers.remove(at: chosen)
+        state.servers.insert(entry, at: state.servers.firstIndex { $0.region == region } ?? chosen)
+        try state.write()
+        return state
+    }
+
+    /// The role of a primary stopped by ``failover(region:)``: never started again.
+    public static let failedRole = "failed"
+
+    /// The `k` of `ANY k (...)` (or `FIRST k (...)`, or `k (...)`) in a `synchronous_standby_names`
+    /// value; 1 for a bare list, 0 for none.
+    static func synchronousQuorum(_ value: String) -> Int {
+        let text = value.trimmingCharacters(in: .whitespaces)
+        guard !text.isEmpty else { return 0 }
+        let words = text.split(whereSeparator: { $0 == " " || $0 == "(" })
+        for word in words.prefix(2) { if let k = Int(word) { return k } }
+        return 1
     }
 
     /// Stops every server (standbys first); returns those still running afterwards.

@@ -397,8 +397,8 @@ public struct WorkloadDriver: Sendable {
         if replicated {
             detail +=
                 asyncReplication
-                ? "; async replication: \(failover) acknowledged transfers lost in failover (its measured price, "
-                    + "not a failure)"
+                ? "; async replication: \(failover) acknowledged transfers lost in failover (lost under async: "
+                    + "\(failover), the price of async replication, not a failure)"
                 : "; sync replication: \(failover) lost in failover (must be 0)"
         }
         return CheckResult(name: "durability", passed: unexplained == 0 || lossIsPrice, detail: detail)
