@@ -5,9 +5,10 @@ import Runtime
 import WorkloadSpec
 
 /// Runs `pgbench` (PostgreSQL 15's, from `/usr/lib/postgresql/15/bin`) against a region's
-/// primary with a custom script equivalent to the postgres backend's single-region transfer:
-/// BEGIN at the same isolation; SELECT ... FOR UPDATE of both accounts in key order; the two
-/// UPDATEs; the ledger INSERT; END. Same accounts (uniformly chosen, distinct), amounts, clients,
+/// primary with a custom script: ``Script/function``, what the postgres backend's single-region
+/// transfer sends (BEGIN at the same isolation; `SELECT lb_participate(...)`; END), or
+/// ``Script/statements``, a statement per round trip (BEGIN; SELECT ... FOR UPDATE of both
+/// accounts in key order; the two UPDATEs; the ledger INSERT; END). Same accounts (uniformly chosen, distinct), amounts, clients,
 /// duration, prepared statements (`-M prepared`), and serialization/deadlock failures retried
 /// (`--max-tries`, the spec's attempts). Ledger ids come from a sequence starting at 2^62, apart
 /// from LayerBench's, so the ledger still accounts for every balance.
@@ -50,14 +51,39 @@ public struct PgbenchRunner: Sendable {
         public var description: String
     }
 
+    /// Which transaction the script runs.
+    public enum Script: String, Sendable {
+        /// A statement per round trip: BEGIN; SELECT ... FOR UPDATE; two UPDATEs; the ledger
+        /// INSERT; END (five round trips; the classic pgbench way).
+        case statements
+        /// What the postgres backend's single-region transfer sends: BEGIN; `SELECT
+        /// lb_participate(...)` (the same server function: locks in key order, funds check, the
+        /// UPDATEs and the ledger INSERT); END (three round trips, the same server work).
+        case function
+    }
+
     /// The custom script for `isolation` and `amount`.
-    public static func script(isolation: IsolationLevel, amount: WorkloadSpec.AmountRange) -> String {
+    public static func script(
+        isolation: IsolationLevel, amount: WorkloadSpec.AmountRange, kind: Script = .statements,
+        overdraft: Bool = false
+    ) -> String {
         let level =
             switch isolation {
             case .readCommitted: "READ COMMITTED"
             case .repeatableRead: "REPEATABLE READ"
             case .serializable: "SERIALIZABLE"
             }
+        if kind == .function {
+            return """
+                \\set a random(0, :naccounts - 1)
+                \\set b (:a + random(1, :naccounts - 1)) % :naccounts
+                \\set amount random(\(amount.min), \(amount.max))
+                BEGIN ISOLATION LEVEL \(level);
+                SELECT lb_participate(ARRAY[(:a)::bigint, (:b)::bigint], ARRAY[-(:amount)::bigint, (:amount)::bigint], \(overdraft), nextval('pgbench_ledger_id'), :a, :b, :amount, 0, NULL);
+                END;
+
+                """
+        }
         return """
             \\set a random(0, :naccounts - 1)
             \\set b (:a + random(1, :naccounts - 1)) % :naccounts
@@ -79,9 +105,10 @@ public struct PgbenchRunner: Sendable {
     /// Runs pgbench for `seconds` seconds with `clients` clients on `dsn` over `accounts` accounts.
     public func run(
         dsn: PostgresDSN, accounts: Int, clients: Int, seconds: Int, isolation: IsolationLevel,
-        amount: WorkloadSpec.AmountRange, maxTries: Int, threads: Int? = nil
+        amount: WorkloadSpec.AmountRange, maxTries: Int, threads: Int? = nil, kind: Script = .statements,
+        overdraft: Bool = false
     ) async throws -> Measurement {
-        let script = Self.script(isolation: isolation, amount: amount)
+        let script = Self.script(isolation: isolation, amount: amount, kind: kind, overdraft: overdraft)
         let scriptPath = NSTemporaryDirectory() + "layerbench-pgbench-\(getpid())-\(UUID().uuidString.prefix(8)).sql"
         try script.write(toFile: scriptPath, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: scriptPath) }

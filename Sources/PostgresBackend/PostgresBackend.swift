@@ -10,13 +10,18 @@ import WorkloadSpec
 
 /// The `Backend` over real PostgreSQL servers: one primary per region (L0), postgres-nio's
 /// connection pool and this type's retry loop (L1). Single-region transfers run as one local
-/// transaction at the spec's isolation with prepared statements: BEGIN, SELECT ... FOR UPDATE of
-/// the accounts in key order, one UPDATE per leg, the ledger INSERT (returning its `xmin`),
-/// COMMIT. 40001 and 40P01 are retried by the runtime's `RetryPolicy` (exponential backoff with
+/// transaction at the spec's isolation with prepared statements, in three round trips: BEGIN;
+/// `SELECT lb_participate(...)`, a server function (created by the load) that locks the accounts
+/// in key order (SELECT ... FOR UPDATE), checks the funds, runs one UPDATE per leg and the ledger
+/// INSERT and returns the row's `xmin`; COMMIT (a statement per round trip took five or more, and
+/// the round trips, not the server's work, bounded throughput). COMMIT stays its own statement so
+/// that the acknowledgement follows the commit's response (a single statement in autocommit
+/// would be answered with CommandComplete before its commit). 40001 and 40P01 are retried by the runtime's `RetryPolicy` (exponential backoff with
 /// full jitter); other SQLSTATEs end the transfer and are reported.
 ///
 /// Per-layer latency (DESIGN.md "Per-layer latency"; L2 + L1 + L0 = end-to-end for every
-/// transfer): L0 is the sum of the statement round trips of the transfer's attempts, measured
+/// transfer): L0 is the sum of the statement round trips of the transfer's attempts (three per
+/// attempt on the single-region path: BEGIN, the function, COMMIT), measured
 /// on the client from sending a statement to its last response message, which includes the
 /// loopback transit and postgres-nio's encoding and decoding (``roundTripFloorNanos`` measures
 /// that floor per statement: the error of the method); L1 is the rest (pool wait, client-side
@@ -327,43 +332,23 @@ public final class PostgresBackend: Backend {
                             try await PostgresStatements.begin(isolation, on: connection, logger: logger)
                         }
                         inTransaction = true
-                        let ids = legs.map { Int64(bitPattern: $0.account) }
-                        let rows = try await timed { () -> [(Int64, Int64)] in
-                            var rows: [(Int64, Int64)] = []
-                            for try await row in try await connection.execute(
-                                PostgresStatements.LockAccounts(ids: ids), logger: logger)
-                            {
-                                rows.append(row)
-                            }
-                            return rows
+                        // Locks in key order, the funds check, one UPDATE per leg and the ledger
+                        // INSERT, in one round trip (`lb_participate`): -1 rejected, -2 invalid,
+                        // else the ledger row's xmin.
+                        let work = PostgresStatements.Participate(
+                            ids: legs.map { Int64(bitPattern: $0.account) }, amounts: legs.map(\.amount),
+                            overdraft: overdraft, ledger: Self.ledgerRow(request, ts: ts))
+                        let xmin = try await timed { () -> Int64 in
+                            var xmin: Int64 = -2
+                            for try await value in try await connection.execute(work, logger: logger) { xmin = value }
+                            return xmin
                         }
-                        var verdict: AttemptOutcome?
-                        if rows.count != legs.count {
-                            verdict = .invalid
-                        } else if !overdraft {
-                            for (leg, row) in zip(legs, rows) where leg.isDebit && row.1 &+ leg.amount < 0 {
-                                verdict = .rejected
-                            }
-                        }
-                        if let verdict {
+                        if xmin < 0 {
+                            // Nothing was written (the function returns before its first UPDATE).
                             _ = try await timed {
                                 try await connection.execute(PostgresStatements.Rollback(), logger: logger)
                             }
-                            return (verdict, nanos, count)
-                        }
-                        for leg in legs {
-                            _ = try await timed {
-                                try await connection.execute(
-                                    PostgresStatements.UpdateBalance(
-                                        id: Int64(bitPattern: leg.account), amount: leg.amount),
-                                    logger: logger)
-                            }
-                        }
-                        let insert = Self.ledgerRow(request, ts: ts)
-                        let xmin = try await timed { () -> Int64 in
-                            var xmin: Int64 = 0
-                            for try await value in try await connection.execute(insert, logger: logger) { xmin = value }
-                            return xmin
+                            return (xmin == -1 ? .rejected : .invalid, nanos, count)
                         }
                         inTransaction = false
                         _ = try await timed {

@@ -71,17 +71,21 @@ final class PostgresRun: Sendable {
             case .duration(let duration): max(1, Int(duration.components.seconds))
             case .transactions: max(1, Int(result.durationSeconds.rounded()))
             }
+        // pgbench runs the backend's own transaction (the same server function, the same three
+        // round trips), so the ratio compares the clients, not two different transactions.
         let runner = PgbenchRunner()
         try await PostgresBackend.preparePgbench(region.primary)
         let warmup = Int(spec.warmup.components.seconds)
         if warmup > 0 {
             _ = try await runner.run(
                 dsn: region.primary, accounts: spec.accounts, clients: clients, seconds: warmup, isolation: isolation,
-                amount: spec.amount, maxTries: spec.retry.maxAttempts)
+                amount: spec.amount, maxTries: spec.retry.maxAttempts, kind: .function,
+                overdraft: spec.overdraft)
         }
         let measured = try await runner.run(
             dsn: region.primary, accounts: spec.accounts, clients: clients, seconds: seconds, isolation: isolation,
-            amount: spec.amount, maxTries: spec.retry.maxAttempts)
+            amount: spec.amount, maxTries: spec.retry.maxAttempts, kind: .function,
+            overdraft: spec.overdraft)
         result.pgbench = PgbenchResult(
             clients: measured.clients, threads: measured.threads, durationSeconds: Double(measured.seconds),
             transactions: measured.transactions, failedTransactions: measured.failed, tps: measured.tps,

@@ -121,8 +121,9 @@ struct PostgresBackendTests {
             }
             let totals = backend.counters().totals
             #expect(totals["pg_commits"] == 60)
-            // BEGIN, SELECT ... FOR UPDATE, two UPDATEs, INSERT, COMMIT per transfer.
-            #expect(totals["pg_statements"] == 360)
+            // BEGIN, SELECT lb_participate(...) (locks, funds check, UPDATEs, INSERT), COMMIT per
+            // transfer: three round trips (six before the function).
+            #expect(totals["pg_statements"] == 180)
             #expect(backend.gauges()["load_rows"] == 200)
 
             let report = try await backend.audit(
@@ -325,6 +326,32 @@ extension PostgresBackendTests {
                 AuditExpectation(accounts: 1_000, initialBalance: 1_000, overdraft: true, acknowledged: [:]))
             #expect(report.actualTotal == 1_000_000)
             #expect(report.balanceMismatches == 0)
+        }
+    }
+}
+
+extension PostgresBackendTests {
+    @Test("pgbench runs the backend's own transaction (the same server function); the audit stays whole")
+    func pgbenchFunctionScript() async throws {
+        try await Self.withBackend(Self.configuration(isolation: .readCommitted)) { backend, deployment in
+            _ = try await backend.load(accounts: 1_000, initialBalance: 1_000) { _ in }
+            let primary = deployment.regions[0].primary
+            try await PostgresBackend.preparePgbench(primary)
+            let measured = try await PgbenchRunner().run(
+                dsn: primary, accounts: 1_000, clients: 4, seconds: 1, isolation: .readCommitted,
+                amount: WorkloadSpec.AmountRange(min: 1, max: 10), maxTries: 10, kind: .function)
+            #expect(measured.transactions > 0)
+            #expect(measured.failed == 0)
+            #expect(measured.script.contains("lb_participate"))
+            let ledgerRows = try await Self.withConnection(primary) { connection in
+                try await Self.scalar(connection, "SELECT count(*) FROM ledger")
+            }
+            #expect(ledgerRows == Int64(measured.transactions))
+            let report = try await backend.audit(
+                AuditExpectation(accounts: 1_000, initialBalance: 1_000, overdraft: false, acknowledged: [:]))
+            #expect(report.actualTotal == 1_000_000)
+            #expect(report.balanceMismatches == 0)
+            #expect(report.negativeAccounts == 0)
         }
     }
 }
