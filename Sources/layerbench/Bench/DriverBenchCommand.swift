@@ -45,18 +45,9 @@ struct DriverBenchCommand: AsyncParsableCommand {
         guard (1...16).contains(regions) else { throw ValidationError("--regions must be in 1...16") }
         print("clients | transfers/s | CPU µs/transfer (null backend, per-layer recording, 1 s sampling)")
         for count in counts {
-            var spec = WorkloadSpec(name: "driver-bench", accounts: 100_000)
-            spec.load = .closedLoop(clients: [count])
-            if regions > 1 {
-                spec.regions = (0..<regions).map { WorkloadSpec.Region(name: "r\($0)") }
-                spec.mix = .init(singleRegion: 0.5, crossRegion: 0.3, global: 0.2)
+            guard let result = try await measure(.closedLoop(clients: [count]), backend: NullBackend()) else {
+                continue
             }
-            spec.warmup = .seconds(1)
-            spec.length = .duration(.seconds(seconds))
-            let driver = WorkloadDriver(
-                spec: spec, options: DriverOptions(dataDirectory: NSTemporaryDirectory() + "layerbench-driver-bench"))
-            guard let variant = spec.variants.first else { continue }
-            let result = try await driver.run(variant: variant, index: 1, of: 1) { _ in NullBackend() }
             let cpu = result.counters["process_cpu_us_per_transfer"] ?? 0
             print("\(String(count).padded(7)) | \(String(Int(result.tps)).padded(11)) | \(String(format: "%.3f", cpu))")
         }
@@ -67,8 +58,24 @@ struct DriverBenchCommand: AsyncParsableCommand {
         guard rate > 0, latency >= 0, maxInFlight > 0 else {
             throw ValidationError("--rate and --max-in-flight must be positive, --latency not negative")
         }
+        let backend = NullBackend(latency: .milliseconds(latency))
+        guard let result = try await measure(.openLoop(rate: rate, maxInFlight: maxInFlight), backend: backend) else {
+            return
+        }
+        let cpu = result.counters["process_cpu_us_per_transfer"] ?? 0
+        let peak = result.counters["null_in_flight_peak"].map { String(Int($0)) } ?? "?"
+        let lag = result.scheduleLag.map { String($0.valueAtPercentile(99)) } ?? "-"
+        print("offered/s | transfers/s | peak in flight | schedule lag p99 µs | CPU µs/transfer")
+        print(
+            "\(String(Int(rate)).padded(9)) | \(String(Int(result.tps)).padded(11)) | \(peak.padded(14)) | "
+                + "\(lag.padded(19)) | \(String(format: "%.3f", cpu))")
+    }
+
+    /// One measured run of `load` against `backend`: `seconds` after a 1 s warm-up, over `regions`
+    /// regions (with more than one, the mix of all three classes).
+    func measure(_ load: WorkloadSpec.Load, backend: NullBackend) async throws -> VariantResult? {
         var spec = WorkloadSpec(name: "driver-bench", accounts: 100_000)
-        spec.load = .openLoop(rate: rate, maxInFlight: maxInFlight)
+        spec.load = load
         if regions > 1 {
             spec.regions = (0..<regions).map { WorkloadSpec.Region(name: "r\($0)") }
             spec.mix = .init(singleRegion: 0.5, crossRegion: 0.3, global: 0.2)
@@ -77,15 +84,7 @@ struct DriverBenchCommand: AsyncParsableCommand {
         spec.length = .duration(.seconds(seconds))
         let driver = WorkloadDriver(
             spec: spec, options: DriverOptions(dataDirectory: NSTemporaryDirectory() + "layerbench-driver-bench"))
-        guard let variant = spec.variants.first else { return }
-        let latency = Duration.milliseconds(latency)
-        let result = try await driver.run(variant: variant, index: 1, of: 1) { _ in NullBackend(latency: latency) }
-        let cpu = result.counters["process_cpu_us_per_transfer"] ?? 0
-        let peak = result.counters["null_in_flight_peak"].map { String(Int($0)) } ?? "?"
-        let lag = result.scheduleLag.map { String($0.valueAtPercentile(99)) } ?? "-"
-        print("offered/s | transfers/s | peak in flight | schedule lag p99 µs | CPU µs/transfer")
-        print(
-            "\(String(Int(rate)).padded(9)) | \(String(Int(result.tps)).padded(11)) | \(peak.padded(14)) | "
-                + "\(lag.padded(19)) | \(String(format: "%.3f", cpu))")
+        guard let variant = spec.variants.first else { return nil }
+        return try await driver.run(variant: variant, index: 1, of: 1) { _ in backend }
     }
 }
