@@ -43,14 +43,33 @@ struct DriverBenchCommand: AsyncParsableCommand {
         let counts = clients.split(separator: ",").compactMap { Int($0) }.filter { $0 > 0 }
         guard !counts.isEmpty else { throw ValidationError("--clients must list positive integers") }
         guard (1...16).contains(regions) else { throw ValidationError("--regions must be in 1...16") }
-        print("clients | transfers/s | CPU µs/transfer (null backend, per-layer recording, 1 s sampling)")
+        print(
+            "clients | transfers/s | CPU µs/transfer | allocated B/transfer "
+                + "(null backend, per-layer recording, 1 s sampling; jemalloc growth from the first second to the last)"
+        )
         for count in counts {
             guard let result = try await measure(.closedLoop(clients: [count]), backend: NullBackend()) else {
                 continue
             }
             let cpu = result.counters["process_cpu_us_per_transfer"] ?? 0
-            print("\(String(count).padded(7)) | \(String(Int(result.tps)).padded(11)) | \(String(format: "%.3f", cpu))")
+            let growth = Self.allocatedBytesPerTransfer(result.timeSeries).map { String(format: "%.1f", $0) } ?? "-"
+            print(
+                "\(String(count).padded(7)) | \(String(Int(result.tps)).padded(11)) | "
+                    + "\(String(format: "%.3f", cpu).padded(15)) | \(growth)")
         }
+    }
+
+    /// jemalloc's allocated bytes from the end of the first measured second to the end of the
+    /// last full one, per transfer committed in between: what the driver keeps per transfer (the
+    /// null backend keeps nothing). Nil without two points carrying the gauge.
+    static func allocatedBytesPerTransfer(_ series: [TimeSeriesPoint]) -> Double? {
+        let points = series.filter { $0.gauges?["jemalloc_allocated_bytes"] != nil }
+        // The last point may be a partial second.
+        guard points.count >= 3, let first = points.first?.gauges?["jemalloc_allocated_bytes"] else { return nil }
+        let window = points.dropFirst().dropLast()
+        guard let last = window.last?.gauges?["jemalloc_allocated_bytes"] else { return nil }
+        let committed = window.reduce(0) { $0 + $1.totalTPS }
+        return committed > 0 ? (last - first) / committed : nil
     }
 
     /// One open-loop run at `rate` against a null backend of `latency` ms per transfer.
@@ -83,7 +102,10 @@ struct DriverBenchCommand: AsyncParsableCommand {
         spec.warmup = .seconds(1)
         spec.length = .duration(.seconds(seconds))
         let driver = WorkloadDriver(
-            spec: spec, options: DriverOptions(dataDirectory: NSTemporaryDirectory() + "layerbench-driver-bench"))
+            spec: spec,
+            options: DriverOptions(
+                dataDirectory: NSTemporaryDirectory() + "layerbench-driver-bench",
+                memoryGauges: RunCommand.jemallocGauges))
         guard let variant = spec.variants.first else { return nil }
         return try await driver.run(variant: variant, index: 1, of: 1) { _ in backend }
     }
