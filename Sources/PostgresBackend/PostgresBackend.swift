@@ -523,6 +523,12 @@ public final class PostgresBackend: Backend {
         return .milliseconds(200) + largest * 4
     }
 
+    /// Returns once every phase two started so far (the `COMMIT PREPARED` / `ROLLBACK PREPARED`
+    /// that follows an acknowledgement) has finished.
+    public func waitForPhaseTwo() async {
+        await phaseTwo.waitUntilIdle()
+    }
+
     /// Closes the pools (idempotent), once phase two has finished; the servers keep running.
     func closePools() async {
         await phaseTwo.waitUntilIdle()

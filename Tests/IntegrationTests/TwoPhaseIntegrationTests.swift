@@ -213,6 +213,9 @@ struct TwoPhaseIntegrationTests {
             #expect(wanOnCriticalPath > 0)
             let totals = backend.counters().totals
             #expect(totals["l2_2pc_commits"] == Double(crossCommitted))
+            // Phase two runs after the acknowledgement: once it is done, nothing is prepared
+            // (counted before it was done, a clean-clone CI run found one still prepared).
+            await backend.waitForPhaseTwo()
             #expect(try await Self.preparedLeft(deployment) == 0)
 
             let report = try await backend.audit(

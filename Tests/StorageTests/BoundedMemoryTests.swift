@@ -1,3 +1,4 @@
+import Synchronization
 import Testing
 
 @testable import Storage
@@ -85,6 +86,77 @@ struct BoundedMemoryTests {
             _ = try await Self.transfer(recovered, from: 0, to: 1, amount: 5, ledger: Self.ledgerBase - 1)
             #expect(recovered.committedBalances()[Self.ledgerBase - 1] == 5, comment)
             try recovered.close()
+        }
+    }
+
+    @Test("a vacuum pass gives back the room updated rows' chains grew, so memory returns to one version a row")
+    func vacuumReleasesSpareChainCapacity() async throws {
+        try await withTemporaryDirectory { directory in
+            // No background work: the passes below are the only ones.
+            let options = StorageOptions(durability: .none, checkpointWALBytes: 0, vacuumCommitLogEntries: 0)
+            let engine = try StorageEngine(directory: directory, options: options)
+            try await engine.bulkLoad(keys: 0..<Self.accounts, row: Row(balance: 1_000))
+            var rng = SplitMix64(seed: 0xB0_0003)
+            var ledger = Self.ledgerBase
+            // Slots an array of `count` versions gets when allocated for exactly that many (the
+            // allocator may round up).
+            func exactSlots(_ count: Int) -> Int {
+                var fresh: [TupleVersion] = []
+                fresh.reserveCapacity(count)
+                return fresh.capacity
+            }
+            func spareSlots() -> Int {
+                engine.heapVersions.values.reduce(0) { $0 + $1.capacity - exactSlots($1.count) }
+            }
+            for round in 1...3 {
+                // 20 accounts, 100 transfers: every account is updated about 10 times, so its
+                // chain grows to several versions (pruned on write past 8).
+                for _ in 0..<100 {
+                    let from = rng.next() % Self.accounts
+                    let to = (from + 1 + rng.next() % (Self.accounts - 1)) % Self.accounts
+                    ledger += 1
+                    _ = try await Self.transfer(engine, from: from, to: to, amount: 1, ledger: ledger)
+                }
+                #expect(spareSlots() > 0, "round \(round): updated chains have grown")
+                engine.vacuum(freeze: true)
+                let versions = engine.heapVersions
+                #expect(versions.count == Int(Self.accounts) + 100 * round, "round \(round)")
+                #expect(versions.values.allSatisfy { $0.count == 1 && $0[0].frozen }, "round \(round)")
+                #expect(spareSlots() == 0, "round \(round): every chain back to exactly its versions")
+            }
+            let balances = engine.committedRows().filter { $0.key < Self.accounts }.map(\.row.balance)
+            #expect(balances.reduce(0, +) == Int64(Self.accounts) * 1_000)
+            try engine.close()
+        }
+    }
+
+    @Test("a truncating vacuum gives back the commit log's room, so the log's memory follows its entries")
+    func truncationReleasesCommitLogCapacity() async throws {
+        try await withTemporaryDirectory { directory in
+            // No background vacuum: the log grows to every transfer, then one pass truncates it.
+            let options = StorageOptions(durability: .none, checkpointWALBytes: 0, vacuumCommitLogEntries: 0)
+            let engine = try StorageEngine(directory: directory, options: options)
+            try await engine.bulkLoad(keys: 0..<Self.accounts, row: Row(balance: 1_000))
+            var rng = SplitMix64(seed: 0xB0_0004)
+            let transfers = 8 * CommitLog.retainedCapacity
+            for round in 1...2 {
+                for index in 0..<transfers {
+                    let from = rng.next() % Self.accounts
+                    let to = (from + 1 + rng.next() % (Self.accounts - 1)) % Self.accounts
+                    let ledger = Self.ledgerBase + AccountID(round * transfers + index)
+                    _ = try await Self.transfer(engine, from: from, to: to, amount: 1, ledger: ledger)
+                }
+                let grown = engine.state.withLock { ($0.commitLog.count, $0.commitLog.capacity) }
+                #expect(grown.0 >= transfers, "round \(round)")
+                #expect(grown.1 >= transfers, "round \(round)")
+                engine.vacuum(freeze: true)
+                let truncated = engine.state.withLock { ($0.commitLog.count, $0.commitLog.capacity) }
+                #expect(truncated.0 == 0, "round \(round)")
+                // Storage for `retainedCapacity` entries (a dictionary's room is a power of two
+                // times 3/4), not for the `transfers` entries it held.
+                #expect(truncated.1 <= 2 * CommitLog.retainedCapacity, "round \(round): capacity \(truncated.1)")
+            }
+            try engine.close()
         }
     }
 

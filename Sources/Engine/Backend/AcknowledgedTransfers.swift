@@ -2,6 +2,10 @@ import Storage
 
 /// The transfers a run saw acknowledged: (request id, committing xid) pairs, stored flat.
 ///
+/// The workload driver does not hold these while a run goes: it appends them to a file in the
+/// variant's data directory and reads them back into this form for the durability audit (so they
+/// are no part of the run's memory growth).
+///
 /// A run acknowledges millions of transfers, so this is kept compact: 16-byte pairs in
 /// contiguous chunks of at most ``chunkCapacity`` pairs. A chunk grows as an array does until it
 /// is full, then the next one is allocated at full size, so the slack is at most one chunk (or

@@ -59,4 +59,26 @@ struct CommitLog: Sendable {
     }
 
     var count: Int { entries.count }
+
+    /// Room for entries the log's storage has (a dictionary keeps its capacity as entries go).
+    var capacity: Int { entries.capacity }
+
+    /// The capacity a truncated log keeps at least (a pass between two vacuums adds far more).
+    static let retainedCapacity = 1_024
+
+    /// Gives back the storage a truncation emptied: once vacuum has removed most entries, the
+    /// dictionary still had room for the most it ever held (263 K entries, about 5 MB, at the
+    /// default vacuum threshold) and a run's memory grew by that once, after its first pass. When
+    /// more than three quarters of the room is unused, the entries move to storage sized for
+    /// them (at least ``retainedCapacity``). It grows again by doubling until the next truncation.
+    /// Returns whether it moved.
+    @discardableResult
+    mutating func releaseSpareCapacity() -> Bool {
+        let wanted = Swift.max(entries.count, Self.retainedCapacity)
+        guard entries.capacity > 4 * wanted else { return false }
+        var compact = [TransactionID: TransactionStatus](minimumCapacity: wanted)
+        for (xid, status) in entries { compact[xid] = status }
+        entries = compact
+        return true
+    }
 }

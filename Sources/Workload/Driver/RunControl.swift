@@ -81,14 +81,21 @@ final class RunControl: Sendable {
     }
 }
 
-/// Acknowledged transfers of one open-loop slot ((request id, committing xid) pairs, flat),
-/// merged once at the end.
+/// Acknowledged transfers of one open-loop slot: its buffer of the run's
+/// ``AcknowledgementSpill``, shared by the slot's transfers.
 final class AckLog: Sendable {
-    private let entries = Mutex(AcknowledgedTransfers())
+    private let writer: Mutex<AcknowledgementSpill.Writer>
 
-    func add(_ id: UInt64, _ xid: UInt64) {
-        entries.withLock { $0.append(id: id, xid: xid) }
+    init(_ spill: AcknowledgementSpill) {
+        writer = Mutex(AcknowledgementSpill.Writer(spill))
     }
 
-    var all: AcknowledgedTransfers { entries.withLock { $0 } }
+    func add(_ id: UInt64, _ xid: UInt64) {
+        writer.withLock { $0.append(id: id, xid: xid) }
+    }
+
+    /// Appends what the slot still buffers (once its transfers are done).
+    func flush() {
+        writer.withLock { $0.flush() }
+    }
 }

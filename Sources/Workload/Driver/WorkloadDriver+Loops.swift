@@ -23,35 +23,36 @@ extension WorkloadDriver {
     /// when there are fewer): a recorder's histograms take a few hundred KB, so 10,000 clients
     /// with one each would need gigabytes and seconds to set up.
     func runClosedLoop(
-        clients: Int, chooser: RegionKeyChooser, backend: any Backend, control: RunControl, sampler: Sampler
-    ) async -> ([ClientRecorder], AcknowledgedTransfers) {
+        clients: Int, chooser: RegionKeyChooser, backend: any Backend, control: RunControl, sampler: Sampler,
+        acknowledged spill: AcknowledgementSpill
+    ) async -> [ClientRecorder] {
         let mine = (0..<clients).filter { $0 % options.shard.count == options.shard.index }
         let regions = spec.regions.count
         let perRegion = max(1, min(Self.closedLoopRecordersPerRegion, (clients + regions - 1) / regions))
         let recorders = (0..<(regions * perRegion)).map { ClientRecorder(region: $0 / perRegion) }
         sampler.register(recorders)
-        let acks = await withTaskGroup(of: AcknowledgedTransfers.self) { group in
+        await withTaskGroup(of: Void.self) { group in
             for client in mine {
                 // Client `i` is the `i / R`-th client of its region.
                 let recorder = recorders[homeRegion(ofClient: client) * perRegion + (client / regions) % perRegion]
                 group.addTask {
                     await clientLoop(
-                        client: client, recorder: recorder, chooser: chooser, backend: backend, control: control)
+                        client: client, recorder: recorder, chooser: chooser, backend: backend, control: control,
+                        acknowledged: AcknowledgementSpill.Writer(spill))
                 }
             }
-            var parts: [AcknowledgedTransfers] = []
-            for await acks in group { parts.append(acks) }
-            return AcknowledgedTransfers(merging: parts)
         }
-        return (recorders, acks)
+        return recorders
     }
 
     private func clientLoop(
-        client: Int, recorder: ClientRecorder, chooser: RegionKeyChooser, backend: any Backend, control: RunControl
-    ) async -> AcknowledgedTransfers {
+        client: Int, recorder: ClientRecorder, chooser: RegionKeyChooser, backend: any Backend, control: RunControl,
+        acknowledged writer: AcknowledgementSpill.Writer
+    ) async {
+        // At most one buffer of acknowledgements is held here; the rest are in the run's file.
+        var acks = writer
         var random = SplitMix64(seed: spec.seed ^ (UInt64(client + 1) &* 0xD1B5_4A32_D192_ED03))
         let region = recorder.region
-        var acks = AcknowledgedTransfers()
         var sequence: UInt64 = 0
         let think = spec.thinkTime.nanoseconds
         let clock = control.clock
@@ -84,7 +85,7 @@ extension WorkloadDriver {
                 await Task.yield()
             }
         }
-        return acks
+        acks.flush()
     }
 
     /// Open loop: transfers start on a Poisson schedule at `rate` per second whatever the
@@ -95,14 +96,14 @@ extension WorkloadDriver {
     /// ``openLoopSlotsPerRegion`` recorders.
     func runOpenLoop(
         rate: Double, maxInFlight: Int, chooser: RegionKeyChooser, backend: any Backend, control: RunControl,
-        sampler: Sampler
-    ) async -> ([ClientRecorder], AcknowledgedTransfers) {
+        sampler: Sampler, acknowledged spill: AcknowledgementSpill
+    ) async -> [ClientRecorder] {
         let regions = spec.regions.count
         let perRegion = Self.openLoopSlotsPerRegion
         let slots = regions * perRegion
         // Slot `region * perRegion + k` records sends of `region`.
         let recorders = (0..<slots).map { ClientRecorder(region: $0 / perRegion) }
-        let logs = (0..<slots).map { _ in AckLog() }
+        let logs = (0..<slots).map { _ in AckLog(spill) }
         sampler.register(recorders)
         // Clamped so that no conversion to UInt64 can trap, whatever the rate (the spec refuses a
         // rate that offers less than one transfer in the run).
@@ -146,13 +147,14 @@ extension WorkloadDriver {
             }
             await group.waitForAll()
         }
-        return (recorders, AcknowledgedTransfers(merging: logs.map(\.all)))
+        for log in logs { log.flush() }
+        return recorders
     }
 
     /// The most recorders the clients of one region share in a closed-loop run.
     static let closedLoopRecordersPerRegion = 64
 
-    /// Recorders (and acknowledgement logs) per region of an open-loop run: spreads the
+    /// Recorders (and acknowledgement buffers) per region of an open-loop run: spreads the
     /// recording lock over several tasks.
     static let openLoopSlotsPerRegion = 8
 

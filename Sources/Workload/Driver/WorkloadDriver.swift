@@ -150,6 +150,12 @@ public struct WorkloadDriver: Sendable {
         return configuration
     }
 
+    /// The file in a variant's data directory holding this shard's acknowledged transfers while
+    /// the variant runs (see ``AcknowledgementSpill``).
+    static func acknowledgedTransfersPath(variantDirectory: String, shard: Int) -> String {
+        variantDirectory + "/acknowledged-transfers.\(shard)"
+    }
+
     /// Runs one variant on a fresh backend and returns its results.
     public func run(
         variant: Variant, index: Int, of count: Int,
@@ -172,6 +178,21 @@ public struct WorkloadDriver: Sendable {
         if interrupt?.isRequested == true {
             try await backend.shutdown()
             throw RunInterrupted(variant: variant.name)
+        }
+        // The driver's record of acknowledged transfers, kept on disk during the run.
+        let spill: AcknowledgementSpill
+        do {
+            let code = FileSystemSupport.makeDirectories(directory)
+            if code != 0 {
+                throw DriverError(
+                    key: "acknowledged transfers",
+                    "cannot create the data directory \(directory): \(FileSystemSupport.describe(errno: code))")
+            }
+            spill = try AcknowledgementSpill(
+                path: Self.acknowledgedTransfersPath(variantDirectory: directory, shard: options.shard.index))
+        } catch {
+            try? await backend.shutdown()
+            throw error
         }
         let loadStart = clock.nowNanos()
         let accounts = spec.accounts
@@ -206,18 +227,18 @@ public struct WorkloadDriver: Sendable {
             variant: variant, index: index, count: count, start: start, control: control, report: report,
             countersBefore: countersBefore, backend: backend, extraGauges: options.memoryGauges)
         let recorders: [ClientRecorder]
-        let acks: AcknowledgedTransfers
         let cpuBefore = ProcessCPU.nanos()
         let samplerTask = Task { await sampler.run() }
         switch spec.load {
         case .closedLoop(let clientCounts):
             let clients = variant.clients ?? clientCounts.first ?? 1
-            (recorders, acks) = await runClosedLoop(
-                clients: clients, chooser: chooser, backend: backend, control: control, sampler: sampler)
+            recorders = await runClosedLoop(
+                clients: clients, chooser: chooser, backend: backend, control: control, sampler: sampler,
+                acknowledged: spill)
         case .openLoop(let rate, let maxInFlight):
-            (recorders, acks) = await runOpenLoop(
+            recorders = await runOpenLoop(
                 rate: rate / Double(options.shard.count), maxInFlight: maxInFlight, chooser: chooser, backend: backend,
-                control: control, sampler: sampler)
+                control: control, sampler: sampler, acknowledged: spill)
         }
         control.stop(at: clock.nowNanos())
         let cpuNow = ProcessCPU.nanos()
@@ -255,6 +276,13 @@ public struct WorkloadDriver: Sendable {
         let flushes = counters["wal_flushes_with_commits"] ?? 0
         counters["commits_per_fsync"] = flushes > 0 ? (counters["wal_commits_flushed"] ?? 0) / flushes : 0
 
+        // Read back once the transfers are done (after the measured phase and its memory gauges).
+        let acks: AcknowledgedTransfers
+        do { acks = try spill.readAll() } catch {
+            try? await backend.shutdown()
+            try? FileManager.default.removeItem(atPath: directory)
+            throw error
+        }
         progress(.checking, 0, acks.count)
         let audit = try await backend.audit(
             AuditExpectation(

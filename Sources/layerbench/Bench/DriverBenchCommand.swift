@@ -43,23 +43,33 @@ struct DriverBenchCommand: AsyncParsableCommand {
         let counts = clients.split(separator: ",").compactMap { Int($0) }.filter { $0 > 0 }
         guard !counts.isEmpty else { throw ValidationError("--clients must list positive integers") }
         guard (1...16).contains(regions) else { throw ValidationError("--regions must be in 1...16") }
-        print("clients | transfers/s | CPU µs/transfer (null backend, per-layer recording, 1 s sampling)")
+        print(
+            "clients | transfers/s | CPU µs/transfer | allocated B/transfer "
+                + "(null backend, per-layer recording, 1 s sampling; jemalloc growth from the first second to the last)"
+        )
         for count in counts {
-            var spec = WorkloadSpec(name: "driver-bench", accounts: 100_000)
-            spec.load = .closedLoop(clients: [count])
-            if regions > 1 {
-                spec.regions = (0..<regions).map { WorkloadSpec.Region(name: "r\($0)") }
-                spec.mix = .init(singleRegion: 0.5, crossRegion: 0.3, global: 0.2)
+            guard let result = try await measure(.closedLoop(clients: [count]), backend: NullBackend()) else {
+                continue
             }
-            spec.warmup = .seconds(1)
-            spec.length = .duration(.seconds(seconds))
-            let driver = WorkloadDriver(
-                spec: spec, options: DriverOptions(dataDirectory: NSTemporaryDirectory() + "layerbench-driver-bench"))
-            guard let variant = spec.variants.first else { continue }
-            let result = try await driver.run(variant: variant, index: 1, of: 1) { _ in NullBackend() }
             let cpu = result.counters["process_cpu_us_per_transfer"] ?? 0
-            print("\(String(count).padded(7)) | \(String(Int(result.tps)).padded(11)) | \(String(format: "%.3f", cpu))")
+            let growth = Self.allocatedBytesPerTransfer(result.timeSeries).map { String(format: "%.1f", $0) } ?? "-"
+            print(
+                "\(String(count).padded(7)) | \(String(Int(result.tps)).padded(11)) | "
+                    + "\(String(format: "%.3f", cpu).padded(15)) | \(growth)")
         }
+    }
+
+    /// jemalloc's allocated bytes from the end of the first measured second to the end of the
+    /// last full one, per transfer committed in between: what the driver keeps per transfer (the
+    /// null backend keeps nothing). Nil without two points carrying the gauge.
+    static func allocatedBytesPerTransfer(_ series: [TimeSeriesPoint]) -> Double? {
+        let points = series.filter { $0.gauges?["jemalloc_allocated_bytes"] != nil }
+        // The last point may be a partial second.
+        guard points.count >= 3, let first = points.first?.gauges?["jemalloc_allocated_bytes"] else { return nil }
+        let window = points.dropFirst().dropLast()
+        guard let last = window.last?.gauges?["jemalloc_allocated_bytes"] else { return nil }
+        let committed = window.reduce(0) { $0 + $1.totalTPS }
+        return committed > 0 ? (last - first) / committed : nil
     }
 
     /// One open-loop run at `rate` against a null backend of `latency` ms per transfer.
@@ -67,19 +77,10 @@ struct DriverBenchCommand: AsyncParsableCommand {
         guard rate > 0, latency >= 0, maxInFlight > 0 else {
             throw ValidationError("--rate and --max-in-flight must be positive, --latency not negative")
         }
-        var spec = WorkloadSpec(name: "driver-bench", accounts: 100_000)
-        spec.load = .openLoop(rate: rate, maxInFlight: maxInFlight)
-        if regions > 1 {
-            spec.regions = (0..<regions).map { WorkloadSpec.Region(name: "r\($0)") }
-            spec.mix = .init(singleRegion: 0.5, crossRegion: 0.3, global: 0.2)
+        let backend = NullBackend(latency: .milliseconds(latency))
+        guard let result = try await measure(.openLoop(rate: rate, maxInFlight: maxInFlight), backend: backend) else {
+            return
         }
-        spec.warmup = .seconds(1)
-        spec.length = .duration(.seconds(seconds))
-        let driver = WorkloadDriver(
-            spec: spec, options: DriverOptions(dataDirectory: NSTemporaryDirectory() + "layerbench-driver-bench"))
-        guard let variant = spec.variants.first else { return }
-        let latency = Duration.milliseconds(latency)
-        let result = try await driver.run(variant: variant, index: 1, of: 1) { _ in NullBackend(latency: latency) }
         let cpu = result.counters["process_cpu_us_per_transfer"] ?? 0
         let peak = result.counters["null_in_flight_peak"].map { String(Int($0)) } ?? "?"
         let lag = result.scheduleLag.map { String($0.valueAtPercentile(99)) } ?? "-"
@@ -87,5 +88,25 @@ struct DriverBenchCommand: AsyncParsableCommand {
         print(
             "\(String(Int(rate)).padded(9)) | \(String(Int(result.tps)).padded(11)) | \(peak.padded(14)) | "
                 + "\(lag.padded(19)) | \(String(format: "%.3f", cpu))")
+    }
+
+    /// One measured run of `load` against `backend`: `seconds` after a 1 s warm-up, over `regions`
+    /// regions (with more than one, the mix of all three classes).
+    func measure(_ load: WorkloadSpec.Load, backend: NullBackend) async throws -> VariantResult? {
+        var spec = WorkloadSpec(name: "driver-bench", accounts: 100_000)
+        spec.load = load
+        if regions > 1 {
+            spec.regions = (0..<regions).map { WorkloadSpec.Region(name: "r\($0)") }
+            spec.mix = .init(singleRegion: 0.5, crossRegion: 0.3, global: 0.2)
+        }
+        spec.warmup = .seconds(1)
+        spec.length = .duration(.seconds(seconds))
+        let driver = WorkloadDriver(
+            spec: spec,
+            options: DriverOptions(
+                dataDirectory: NSTemporaryDirectory() + "layerbench-driver-bench",
+                memoryGauges: RunCommand.jemallocGauges))
+        guard let variant = spec.variants.first else { return nil }
+        return try await driver.run(variant: variant, index: 1, of: 1) { _ in backend }
     }
 }

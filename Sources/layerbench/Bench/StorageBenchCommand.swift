@@ -46,12 +46,22 @@ struct StorageBenchCommand: AsyncParsableCommand {
     @Option(help: "Transfers (each with a ledger row) for --mode memory.")
     var transfers: Int = 200_000
 
+    @Option(
+        help: """
+            Bytes of each ledger row's payload for --mode memory: 16 (two account ids), or a run's \
+            payload_bytes (32 by default), to which a run pads its ledger rows.
+            """)
+    var ledgerPayloadBytes: Int = 16
+
     @Option(help: "MiB of WAL between automatic checkpoints for --mode checkpoint-stall.")
     var checkpointMebibytes: UInt64 = 8
 
     func validate() throws {
         guard Durability(rawValue: durability) != nil else {
             throw ValidationError("--durability must be fsync or none, not '\(durability)'")
+        }
+        guard (16...1024).contains(ledgerPayloadBytes) else {
+            throw ValidationError("--ledger-payload-bytes must be in 16...1024, not \(ledgerPayloadBytes)")
         }
         guard parsedCommitters() != nil else {
             throw ValidationError("--committers must be positive integers separated by commas, not '\(committers)'")
@@ -85,7 +95,9 @@ struct StorageBenchCommand: AsyncParsableCommand {
             try await StorageBenchmark.load(directory: root, accounts: accounts, durability: durabilityMode)
             return
         case "memory":
-            try await StorageBenchmark.memory(directory: root, accounts: accounts, transfers: transfers, seed: seed)
+            try await StorageBenchmark.memory(
+                directory: root, accounts: accounts, transfers: transfers, seed: seed,
+                ledgerPayloadBytes: ledgerPayloadBytes)
             return
         default: break
         }

@@ -77,7 +77,11 @@ extension StorageBenchmark {
 
     /// Bytes per account (bulk loaded, then updated) and bytes retained per committed transfer
     /// with a ledger row, after background vacuum has frozen and truncated.
-    static func memory(directory: String, accounts: Int, transfers: Int, seed: UInt64) async throws {
+    /// A ledger row's payload holds the two account ids (16 bytes) padded with zeros to
+    /// `ledgerPayloadBytes`, as a run pads its rows to the spec's `payload_bytes`.
+    static func memory(
+        directory: String, accounts: Int, transfers: Int, seed: UInt64, ledgerPayloadBytes: Int = 16
+    ) async throws {
         let options = StorageOptions(durability: .none, checkpointWALBytes: 0)
         let engine = try StorageEngine(directory: directory + "/memory", options: options)
         let payload = [UInt8](repeating: 7, count: 32)
@@ -103,6 +107,7 @@ extension StorageBenchmark {
             var ledger: [UInt8] = []
             withUnsafeBytes(of: from.littleEndian) { ledger.append(contentsOf: $0) }
             withUnsafeBytes(of: to.littleEndian) { ledger.append(contentsOf: $0) }
+            ledger.append(contentsOf: repeatElement(0, count: max(0, ledgerPayloadBytes - ledger.count)))
             try engine.write(ledgerBase + UInt64(index), Row(balance: 1, payload: ledger), for: xid, snapshot: snapshot)
             try await engine.commit(xid)
             if index + 1 == half {
@@ -130,6 +135,7 @@ extension StorageBenchmark {
             )
         }
         print("bulk-loaded account (32-byte payload shared by the load): \((loaded - empty) / accounts) bytes")
+        print("ledger row payload: \(max(16, ledgerPayloadBytes)) bytes")
         print(
             "retained per committed transfer over the second half (after vacuum): "
                 + "\((end - baseline) / max(transfers - half, 1)) bytes; commit log \(statistics.commitLogEntries) entries, "
