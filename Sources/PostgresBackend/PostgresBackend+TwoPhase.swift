@@ -424,25 +424,52 @@ extension PostgresBackend {
         _ gid: String, commit: Bool, at regions: [Int], coordinator: Int, routes: PostgresWANRoutes
     ) async -> Int {
         let logger = self.logger
+        let clock = self.clock
         let sql = (commit ? "COMMIT PREPARED '" : "ROLLBACK PREPARED '") + gid + "'"
         return await withTaskGroup(of: Int.self) { group in
             for region in regions {
                 let client = routes.clients[coordinator][region]
                 group.addTask {
-                    do {
-                        try await client.withConnection { connection in
-                            _ = try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger)
+                    // Bounded: a statement that never answers (a connection whose end was lost)
+                    // leaves the participant prepared for in-doubt resolution rather than holding
+                    // phase two, and the pools' closing behind it, forever.
+                    let outcome = await Self.within(Self.phaseTwoTimeout, on: clock) {
+                        do {
+                            try await client.withConnection { connection in
+                                _ = try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger)
+                            }
+                            return 0
+                        } catch {
+                            return Self.sqlState(of: error) == Self.undefinedObjectSQLState ? 0 : 1
                         }
-                        return 0
-                    } catch {
-                        return Self.sqlState(of: error) == Self.undefinedObjectSQLState ? 0 : 1
                     }
+                    return outcome ?? 1
                 }
             }
             var failures = 0
             for await failed in group { failures += failed }
             return failures
         }
+    }
+
+    /// How long phase two waits for one participant's `COMMIT PREPARED` / `ROLLBACK PREPARED`.
+    static let phaseTwoTimeout: Duration = .seconds(60)
+
+    /// `operation`'s value, or nil when it has not finished within `limit` on `clock` (it is then
+    /// left running, detached: its caller stops waiting for it).
+    static func within<Value: Sendable>(
+        _ limit: Duration, on clock: any EngineClock, _ operation: @escaping @Sendable () async -> Value
+    ) async -> Value? {
+        let first = FirstOutcome<Value>()
+        let work = Task { first.resolve(await operation()) }
+        let timer = Task {
+            try? await clock.sleep(for: limit)
+            first.resolve(nil)
+        }
+        let value = await first.value
+        timer.cancel()
+        if value != nil { work.cancel() }
+        return value
     }
 
     /// Writes a decision for `gid` unless one exists, in its own committed statement, and returns
@@ -475,5 +502,39 @@ extension PostgresBackend {
     struct DecisionMissing: Error, CustomStringConvertible {
         var gid: String
         var description: String { "no decision written or found for prepared transaction \(gid)" }
+    }
+}
+
+/// The first of several outcomes (an operation's value, or nil for its deadline); later ones
+/// are ignored.
+final class FirstOutcome<Value: Sendable>: Sendable {
+    private struct State {
+        var outcome: Value??
+        var waiter: CheckedContinuation<Value?, Never>?
+    }
+
+    private let state = Mutex(State())
+
+    func resolve(_ outcome: Value?) {
+        let waiter = state.withLock { state -> CheckedContinuation<Value?, Never>? in
+            guard state.outcome == nil else { return nil }
+            state.outcome = .some(outcome)
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume(returning: outcome)
+    }
+
+    var value: Value? {
+        get async {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Value?, Never>) in
+                let done = state.withLock { state -> Value?? in
+                    if let outcome = state.outcome { return .some(outcome) }
+                    state.waiter = continuation
+                    return nil
+                }
+                if let done { continuation.resume(returning: done) }
+            }
+        }
     }
 }

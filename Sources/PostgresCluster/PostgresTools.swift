@@ -148,6 +148,7 @@ public struct PostgresTools: Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_adddup2(&actions, output, 1)
         posix_spawn_file_actions_adddup2(&actions, output, 2)
+        Self.closeInheritedDescriptors(&actions)
         let cArguments = argv.map { strdup($0) } + [nil]
         let cEnvironment = environment.map { strdup($0) } + [nil]
         defer {
@@ -176,6 +177,24 @@ public struct PostgresTools: Sendable {
             throw ClusterError(.server, "cannot run \(argv[0]): \(String(cString: strerror(result)))")
         }
         return pid
+    }
+
+    /// Adds to `actions` the closing of every descriptor above standard error in the child. Not
+    /// every library opens its descriptors close-on-exec (sockets of swift-nio here), and a server
+    /// that inherits a proxy's accepted socket keeps that connection open after the proxy closes
+    /// it, so its client never sees the end. glibc's `posix_spawn_file_actions_addclosefrom_np`
+    /// (2.34, looked up at run time: Swift's Glibc module does not declare it); failing that, one
+    /// close action per descriptor open now.
+    private static func closeInheritedDescriptors(_ actions: inout posix_spawn_file_actions_t) {
+        typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+        if let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") {
+            let closeFrom = unsafeBitCast(symbol, to: CloseFrom.self)
+            if closeFrom(&actions, 3) == 0 { return }
+        }
+        let open = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+        for descriptor in open.compactMap({ Int32($0) }) where descriptor > 2 {
+            posix_spawn_file_actions_addclose(&actions, descriptor)
+        }
     }
 
     /// Runs a client binary of ``directory`` (pgbench, psql) as this process's user, with
