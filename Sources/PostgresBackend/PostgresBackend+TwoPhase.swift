@@ -362,48 +362,20 @@ extension PostgresBackend {
         do {
             (vote, statementNanos, statements) = try await client.withConnection { connection -> (Vote, UInt64, Int) in
                 await EventLoopBound(connection.eventLoop).run { _ in
-                    var nanos: UInt64 = 0
-                    var count = 0
-                    func timed<T>(_ body: () async throws -> T) async throws -> T {
-                        let begin = clock.nowNanos()
-                        defer {
-                            nanos &+= clock.nanosSince(begin)
-                            count += 1
-                        }
-                        return try await body()
+                    // A PREPARE TRANSACTION that fails rolls the transaction back itself.
+                    let attempt = await Self.participate(
+                        work, isolation: isolation, on: connection, clock: clock, logger: logger
+                    ) { connection in
+                        _ = try await connection.query(
+                            PostgresQuery(unsafeSQL: "PREPARE TRANSACTION '\(gid)'"), logger: logger)
                     }
-                    var inTransaction = false
-                    do {
-                        try await timed {
-                            try await PostgresStatements.begin(isolation, on: connection, logger: logger)
-                        }
-                        inTransaction = true
-                        let answer = try await timed { () -> Int64 in
-                            var answer: Int64 = -2
-                            for try await value in try await connection.execute(work, logger: logger) { answer = value }
-                            return answer
-                        }
-                        if answer < 0 {
-                            _ = try await timed {
-                                try await connection.execute(PostgresStatements.Rollback(), logger: logger)
-                            }
-                            return (answer == -1 ? .rejected : .invalid, nanos, count)
-                        }
-                        // A PREPARE TRANSACTION that fails rolls the transaction back itself.
-                        inTransaction = false
-                        _ = try await timed {
-                            try await connection.query(
-                                PostgresQuery(unsafeSQL: "PREPARE TRANSACTION '\(gid)'"), logger: logger)
-                        }
-                        return (.prepared(xmin: answer), nanos, count)
-                    } catch {
-                        if inTransaction {
-                            _ = try? await timed {
-                                try await connection.execute(PostgresStatements.Rollback(), logger: logger)
-                            }
-                        }
-                        return (.failed(Self.sqlState(of: error)), nanos, count)
+                    let vote: Vote
+                    switch attempt.answer {
+                    case .success(let xmin) where xmin >= 0: vote = .prepared(xmin: xmin)
+                    case .success(let xmin): vote = xmin == -1 ? .rejected : .invalid
+                    case .failure(let error): vote = .failed(Self.sqlState(of: error))
                     }
+                    return (vote, attempt.nanos, attempt.count)
                 }
             }
         } catch {
@@ -414,6 +386,49 @@ extension PostgresBackend {
         return ParticipantVote(
             region: region, vote: vote, elapsedNanos: clock.nanosSince(asked), statementNanos: statementNanos,
             wanNanos: min(statementNanos, UInt64(statements) &* roundTrip))
+    }
+
+    /// One participant attempt's statements on `connection`, each timed (L0): BEGIN at
+    /// `isolation`, `lb_participate` (`work`), then `end` (COMMIT, or PREPARE TRANSACTION) when
+    /// the function answered a ledger row's `xmin`, ROLLBACK when it answered -1 (rejected) or -2
+    /// (invalid; nothing was written), and ROLLBACK after an error inside the transaction. Returns
+    /// the answer or the error, with the statements' total time and count.
+    static func participate(
+        _ work: PostgresStatements.Participate, isolation: IsolationLevel, on connection: PostgresConnection,
+        clock: any EngineClock, logger: Logger, end: (PostgresConnection) async throws -> Void
+    ) async -> (answer: Result<Int64, any Error>, nanos: UInt64, count: Int) {
+        var nanos: UInt64 = 0
+        var count = 0
+        func timed<T>(_ body: () async throws -> T) async throws -> T {
+            let begin = clock.nowNanos()
+            defer {
+                nanos &+= clock.nanosSince(begin)
+                count += 1
+            }
+            return try await body()
+        }
+        var inTransaction = false
+        do {
+            try await timed { try await PostgresStatements.begin(isolation, on: connection, logger: logger) }
+            inTransaction = true
+            let answer = try await timed { () -> Int64 in
+                var answer: Int64 = -2
+                for try await value in try await connection.execute(work, logger: logger) { answer = value }
+                return answer
+            }
+            if answer < 0 {
+                _ = try await timed { try await connection.execute(PostgresStatements.Rollback(), logger: logger) }
+                return (.success(answer), nanos, count)
+            }
+            inTransaction = false
+            try await timed { try await end(connection) }
+            return (.success(answer), nanos, count)
+        } catch {
+            if inTransaction {
+                _ = try? await timed { try await connection.execute(PostgresStatements.Rollback(), logger: logger) }
+            }
+            return (.failure(error), nanos, count)
+        }
     }
 
     /// Phase two (or the abort of phase one): `COMMIT PREPARED` or `ROLLBACK PREPARED` of `gid`

@@ -316,53 +316,23 @@ public final class PostgresBackend: Backend {
                 // statement's response resumes it on the thread that read it, with no hop to the
                 // cooperative pool and back per statement.
                 return await EventLoopBound(connection.eventLoop).run { _ in
-                    var nanos: UInt64 = 0
-                    var count = 0
-                    func timed<T>(_ body: () async throws -> T) async throws -> T {
-                        let begin = clock.nowNanos()
-                        defer {
-                            nanos &+= clock.nanosSince(begin)
-                            count += 1
-                        }
-                        return try await body()
+                    // Locks in key order, the funds check, one UPDATE per leg and the ledger
+                    // INSERT, in one round trip (`lb_participate`), then COMMIT.
+                    let work = PostgresStatements.Participate(
+                        ids: legs.map { Int64(bitPattern: $0.account) }, amounts: legs.map(\.amount),
+                        overdraft: overdraft, ledger: Self.ledgerRow(request, ts: ts))
+                    let attempt = await Self.participate(
+                        work, isolation: isolation, on: connection, clock: clock, logger: logger
+                    ) { connection in
+                        _ = try await connection.execute(PostgresStatements.Commit(), logger: logger)
                     }
-                    var inTransaction = false
-                    do {
-                        try await timed {
-                            try await PostgresStatements.begin(isolation, on: connection, logger: logger)
-                        }
-                        inTransaction = true
-                        // Locks in key order, the funds check, one UPDATE per leg and the ledger
-                        // INSERT, in one round trip (`lb_participate`): -1 rejected, -2 invalid,
-                        // else the ledger row's xmin.
-                        let work = PostgresStatements.Participate(
-                            ids: legs.map { Int64(bitPattern: $0.account) }, amounts: legs.map(\.amount),
-                            overdraft: overdraft, ledger: Self.ledgerRow(request, ts: ts))
-                        let xmin = try await timed { () -> Int64 in
-                            var xmin: Int64 = -2
-                            for try await value in try await connection.execute(work, logger: logger) { xmin = value }
-                            return xmin
-                        }
-                        if xmin < 0 {
-                            // Nothing was written (the function returns before its first UPDATE).
-                            _ = try await timed {
-                                try await connection.execute(PostgresStatements.Rollback(), logger: logger)
-                            }
-                            return (xmin == -1 ? .rejected : .invalid, nanos, count)
-                        }
-                        inTransaction = false
-                        _ = try await timed {
-                            try await connection.execute(PostgresStatements.Commit(), logger: logger)
-                        }
-                        return (.committed(xmin: xmin), nanos, count)
-                    } catch {
-                        if inTransaction {
-                            _ = try? await timed {
-                                try await connection.execute(PostgresStatements.Rollback(), logger: logger)
-                            }
-                        }
-                        return (.failed(Self.sqlState(of: error)), nanos, count)
+                    let outcome: AttemptOutcome
+                    switch attempt.answer {
+                    case .success(let xmin) where xmin >= 0: outcome = .committed(xmin: xmin)
+                    case .success(let xmin): outcome = xmin == -1 ? .rejected : .invalid
+                    case .failure(let error): outcome = .failed(Self.sqlState(of: error))
                     }
+                    return (outcome, attempt.nanos, attempt.count)
                 }
             }
         } catch {
