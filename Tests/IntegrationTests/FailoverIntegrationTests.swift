@@ -64,25 +64,21 @@ struct FailoverIntegrationTests {
             directory: NSTemporaryDirectory() + "layerbench-failover-\(getpid())-\(UUID().uuidString.prefix(8))")
         _ = try await cluster.up(
             ClusterTopology(regions: [.init(name: region, replicas: 2)], asyncReplication: async), name: "it-failover")
+        let state: ClusterState
         do {
-            let state = try #require(try ClusterState.read(directory: cluster.directory))
-            let deployment = PostgresDeployment(regions: PostgresDeployment.regions(of: state), cluster: cluster)
-            let backend = try PostgresBackend(
-                configuration: configuration(replication: async ? .async : .sync), deployment: deployment)
-            do {
-                #expect(try await backend.load(accounts: accounts, initialBalance: initialBalance) { _ in } == accounts)
-                let run = try await transfers(backend)
-                try await body(backend, run)
-            } catch {
-                try? await backend.shutdown()
-                throw error
-            }
-            try await backend.shutdown()
+            state = try #require(try ClusterState.read(directory: cluster.directory))
         } catch {
             _ = try? await cluster.down()
             throw error
         }
-        try await cluster.down()
+        let deployment = PostgresDeployment(regions: PostgresDeployment.regions(of: state), cluster: cluster)
+        try await withLoadedBackend(
+            configuration(replication: async ? .async : .sync), deployment: deployment, cluster: cluster,
+            accounts: accounts, initialBalance: initialBalance
+        ) { backend in
+            let run = try await transfers(backend)
+            try await body(backend, run)
+        }
     }
 
     static func transfers(_ backend: PostgresBackend) async throws -> Run {

@@ -61,22 +61,10 @@ struct TwoPhaseIntegrationTests {
                 asyncReplication: false),
             name: "it-2pc")
         let deployment = PostgresDeployment(regions: PostgresDeployment.regions(of: state), cluster: cluster)
-        do {
-            let backend = try PostgresBackend(configuration: configuration, deployment: deployment)
-            do {
-                #expect(
-                    try await backend.load(accounts: accounts, initialBalance: initialBalance) { _ in } == accounts)
-                try await body(backend, deployment)
-            } catch {
-                try? await backend.shutdown()
-                throw error
-            }
-            try await backend.shutdown()
-        } catch {
-            _ = try? await cluster.down()
-            throw error
-        }
-        try await cluster.down()
+        try await withLoadedBackend(
+            configuration, deployment: deployment, cluster: cluster, accounts: accounts,
+            initialBalance: initialBalance
+        ) { backend in try await body(backend, deployment) }
     }
 
     static func withConnection<T: Sendable>(

@@ -304,23 +304,34 @@ struct PostgresBackendTests {
 }
 
 extension PostgresBackendTests {
+    /// Loads 1,000 accounts, runs pgbench's `kind` script on the primary (4 clients, 1 s, read
+    /// committed); returns what pgbench measured and the ledger rows on the server afterwards.
+    static func pgbench(
+        _ kind: PgbenchRunner.Script, backend: PostgresBackend, deployment: PostgresDeployment
+    ) async throws -> (PgbenchRunner.Measurement, Int64) {
+        _ = try await backend.load(accounts: 1_000, initialBalance: 1_000) { _ in }
+        let primary = deployment.regions[0].primary
+        try await PostgresBackend.preparePgbench(primary)
+        let measured = try await PgbenchRunner().run(
+            dsn: primary, accounts: 1_000, clients: 4, seconds: 1, isolation: .readCommitted,
+            amount: WorkloadSpec.AmountRange(min: 1, max: 10), maxTries: 10, kind: kind)
+        let ledgerRows = try await withConnection(primary) { connection in
+            try await scalar(connection, "SELECT count(*) FROM ledger")
+        }
+        return (measured, ledgerRows)
+    }
+}
+
+extension PostgresBackendTests {
     @Test("pgbench runs the equivalent script on the same server; its ledger rows keep the audit whole")
     func pgbenchSideBySide() async throws {
         try await Self.withBackend(Self.configuration(isolation: .readCommitted)) { backend, deployment in
-            _ = try await backend.load(accounts: 1_000, initialBalance: 1_000) { _ in }
-            let primary = deployment.regions[0].primary
-            try await PostgresBackend.preparePgbench(primary)
-            let measured = try await PgbenchRunner().run(
-                dsn: primary, accounts: 1_000, clients: 4, seconds: 1, isolation: .readCommitted,
-                amount: WorkloadSpec.AmountRange(min: 1, max: 10), maxTries: 10)
+            let (measured, ledgerRows) = try await Self.pgbench(.statements, backend: backend, deployment: deployment)
             #expect(measured.transactions > 0)
             #expect(measured.tps > 0)
             #expect(measured.clients == 4)
             #expect(measured.command.contains("-M prepared -c 4"))
             #expect(measured.script.contains("FOR UPDATE"))
-            let ledgerRows = try await Self.withConnection(primary) { connection in
-                try await Self.scalar(connection, "SELECT count(*) FROM ledger")
-            }
             #expect(ledgerRows == Int64(measured.transactions - measured.failed))
             let report = try await backend.audit(
                 AuditExpectation(accounts: 1_000, initialBalance: 1_000, overdraft: true, acknowledged: [:]))
@@ -334,18 +345,10 @@ extension PostgresBackendTests {
     @Test("pgbench runs the backend's own transaction (the same server function); the audit stays whole")
     func pgbenchFunctionScript() async throws {
         try await Self.withBackend(Self.configuration(isolation: .readCommitted)) { backend, deployment in
-            _ = try await backend.load(accounts: 1_000, initialBalance: 1_000) { _ in }
-            let primary = deployment.regions[0].primary
-            try await PostgresBackend.preparePgbench(primary)
-            let measured = try await PgbenchRunner().run(
-                dsn: primary, accounts: 1_000, clients: 4, seconds: 1, isolation: .readCommitted,
-                amount: WorkloadSpec.AmountRange(min: 1, max: 10), maxTries: 10, kind: .function)
+            let (measured, ledgerRows) = try await Self.pgbench(.function, backend: backend, deployment: deployment)
             #expect(measured.transactions > 0)
             #expect(measured.failed == 0)
             #expect(measured.script.contains("lb_participate"))
-            let ledgerRows = try await Self.withConnection(primary) { connection in
-                try await Self.scalar(connection, "SELECT count(*) FROM ledger")
-            }
             #expect(ledgerRows == Int64(measured.transactions))
             let report = try await backend.audit(
                 AuditExpectation(accounts: 1_000, initialBalance: 1_000, overdraft: false, acknowledged: [:]))
