@@ -146,7 +146,7 @@ extension PostgresBackend {
             let forwarded = clock.nowNanos()
             let logger = self.logger
             do {
-                try await routes.clients[client][coordinator].withConnection { connection in
+                try await routes.clients[client][coordinator].withOpenConnection { connection in
                     for try await _ in try await connection.execute(PostgresStatements.Ping(), logger: logger) {}
                 }
             } catch {
@@ -250,7 +250,7 @@ extension PostgresBackend {
         let deciding = clock.nowNanos()
         let decided: Bool
         do {
-            decided = try await routes.clients[coordinator][coordinator].withConnection { connection in
+            decided = try await routes.clients[coordinator][coordinator].withOpenConnection { connection in
                 try await Self.decide(gid, commit: true, timestamp: timestamp, on: connection, logger: logger)
             }
         } catch {
@@ -302,7 +302,7 @@ extension PostgresBackend {
         let logger = self.logger
         if coordinator != Self.homeRegion {
             // The request to the oracle and its answer cross the WAN: one trivial statement.
-            try await routes.clients[coordinator][Self.homeRegion].withConnection { connection in
+            try await routes.clients[coordinator][Self.homeRegion].withOpenConnection { connection in
                 for try await _ in try await connection.execute(PostgresStatements.Ping(), logger: logger) {}
             }
         }
@@ -310,7 +310,7 @@ extension PostgresBackend {
         let issued = try await oracle.next(
             nowMillis: { clock.wallNanos() / 1_000_000 },
             persist: { limit in
-                try await routes.clients[Self.homeRegion][Self.homeRegion].withConnection { connection in
+                try await routes.clients[Self.homeRegion][Self.homeRegion].withOpenConnection { connection in
                     _ = try await connection.query(
                         "UPDATE l2_tso SET limit_ms = greatest(limit_ms, \(Int64(clamping: limit)))", logger: logger)
                 }
@@ -360,7 +360,8 @@ extension PostgresBackend {
         var statementNanos: UInt64 = 0
         var statements = 0
         do {
-            (vote, statementNanos, statements) = try await client.withConnection { connection -> (Vote, UInt64, Int) in
+            (vote, statementNanos, statements) = try await client.withOpenConnection {
+                connection -> (Vote, UInt64, Int) in
                 await EventLoopBound(connection.eventLoop).run { _ in
                     // A PREPARE TRANSACTION that fails rolls the transaction back itself.
                     let attempt = await Self.participate(
@@ -400,6 +401,7 @@ extension PostgresBackend {
         var nanos: UInt64 = 0
         var count = 0
         func timed<T>(_ body: () async throws -> T) async throws -> T {
+            try connection.ensureOpen()
             let begin = clock.nowNanos()
             defer {
                 nanos &+= clock.nanosSince(begin)
@@ -424,7 +426,9 @@ extension PostgresBackend {
             try await timed { try await end(connection) }
             return (.success(answer), nanos, count)
         } catch {
-            if inTransaction {
+            // No ROLLBACK on a connection that failed: it would never be answered (and the
+            // server ends the transaction of a connection that went away).
+            if inTransaction && !Self.isConnectionFailure(error) {
                 _ = try? await timed { try await connection.execute(PostgresStatements.Rollback(), logger: logger) }
             }
             return (.failure(error), nanos, count)
@@ -450,7 +454,7 @@ extension PostgresBackend {
                     // phase two, and the pools' closing behind it, forever.
                     let outcome = await Self.within(Self.phaseTwoTimeout, on: clock) {
                         do {
-                            try await client.withConnection { connection in
+                            try await client.withOpenConnection { connection in
                                 _ = try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger)
                             }
                             return 0
@@ -504,6 +508,7 @@ extension PostgresBackend {
         }
         if let decided { return decided }
         // A concurrent writer committed its decision after this statement's snapshot: read it.
+        try connection.ensureOpen()
         for try await value in try await connection.query(
             "SELECT commit FROM l2_decisions WHERE gid = \(gid)", logger: logger
         ).decode(Bool.self) {

@@ -98,7 +98,8 @@ public final class PostgresBackend: Backend {
     /// One pool per region's primary; a failover replaces the region's, and while it runs the
     /// region has none (nil: its transfers fail at once, 08006, rather than wait on a dead server).
     private let clients: Mutex<[PostgresClient?]>
-    private let runTasks: Mutex<[Task<Void, Never>]>
+    /// Every pool's `run()` task, the pools a failover retired included (closed at shutdown).
+    private let runTasks: Mutex<[(pool: PostgresClient, task: Task<Void, Never>)]>
     let nodeCounters: [PostgresNodeCounters]
     let nodes: [NodeID]
     let clock: any EngineClock
@@ -145,7 +146,7 @@ public final class PostgresBackend: Backend {
         twoPhaseCounters = deployment.regions.map { _ in TwoPhaseCounters() }
         let clients = deployment.regions.map { Self.pool($0.primary, configuration: configuration, logger: logger) }
         self.clients = Mutex(clients.map { Optional($0) })
-        runTasks = Mutex(clients.map { client in Task { await client.run() } })
+        runTasks = Mutex(clients.map { client in (client, Task { await client.run() }) })
     }
 
     /// The pool of transfers on one primary: `configuration.pool.maxSize` connections, opened lazily.
@@ -308,7 +309,7 @@ public final class PostgresBackend: Backend {
         var statements = 0
         let outcome: AttemptOutcome
         do {
-            (outcome, statementNanos, statements) = try await client.withConnection {
+            (outcome, statementNanos, statements) = try await client.withOpenConnection {
                 connection -> (AttemptOutcome, UInt64, Int) in
                 counters.leased(waitNanos: clock.nanosSince(requested))
                 defer { counters.released() }
@@ -362,17 +363,26 @@ public final class PostgresBackend: Backend {
     /// 08006, connection failure.
     static let connectionFailure = "08006"
 
+    /// Whether `error` says the connection failed or closed (no further statement may be sent
+    /// on it; see ``ConnectionClosed``).
+    static func isConnectionFailure(_ error: any Error) -> Bool {
+        if error is ConnectionClosed { return true }
+        guard let error = error as? PSQLError else { return false }
+        switch error.code {
+        case .connectionError, .serverClosedConnection, .clientClosedConnection, .uncleanShutdown, .poolClosed:
+            return true
+        default: return false
+        }
+    }
+
     /// The SQLSTATE of an error from postgres-nio: the server's, 08006 (connection failure) for
-    /// a connection that failed or closed, 57014 for a cancelled wait, XX000 otherwise.
+    /// a connection that failed or closed or a pool shut down (a failover retired it), 57014 for a cancelled wait, XX000 otherwise.
     static func sqlState(of error: any Error) -> String {
+        if isConnectionFailure(error) { return connectionFailure }
         if let error = error as? PSQLError {
             if error.code == .server, let state = error.serverInfo?[.sqlState] { return state }
-            switch error.code {
-            case .connectionError, .serverClosedConnection, .clientClosedConnection, .uncleanShutdown:
-                return "08006"
-            case .queryCancelled: return "57014"
-            default: return TransactionError.Code.internalError.rawValue
-            }
+            if error.code == .queryCancelled { return "57014" }
+            return TransactionError.Code.internalError.rawValue
         }
         if error is CancellationError { return TransactionError.Code.queryCanceled.rawValue }
         return "08006"
@@ -453,9 +463,15 @@ public final class PostgresBackend: Backend {
         let pool = Self.pool(replacement.primary, configuration: configuration, logger: logger)
         let task = Task { await pool.run() }
         clients.withLock { $0[index] = pool }
-        // The old pool keeps running until the pools close: a transfer that took it before the
-        // fence gets its connection's error (08006) from it, not a pool shut down under it.
-        runTasks.withLock { $0.append(task) }
+        // The old pool is shut down now that its server is gone: a transfer that took it before
+        // the fence and still waits for a lease would otherwise wait for ever (the pool retries
+        // its connection to the dead server without end); it fails with the pool (08006), not
+        // acknowledged. A transfer on one of its connections got that connection's error.
+        let retired = runTasks.withLock { tasks in
+            tasks.append((pool, task))
+            return tasks.first(where: { old != nil && $0.pool === old })?.task
+        }
+        retired?.cancel()
         if let routes = wanRoutes.withLock({ current -> PostgresWANRoutes? in
             defer { current = nil }
             return current
@@ -507,8 +523,8 @@ public final class PostgresBackend: Backend {
             defer { tasks = [] }
             return tasks
         }
-        for task in tasks { task.cancel() }
-        for task in tasks { await task.value }
+        for (_, task) in tasks { task.cancel() }
+        for (_, task) in tasks { await task.value }
     }
 
     public func shutdown() async throws {

@@ -67,39 +67,6 @@ struct TwoPhaseIntegrationTests {
         ) { backend in try await body(backend, deployment) }
     }
 
-    static func withConnection<T: Sendable>(
-        _ dsn: PostgresDSN, _ body: (PostgresConnection) async throws -> T
-    ) async throws -> T {
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
-        let connection = try await PostgresConnection.connect(
-            configuration: .init(
-                host: dsn.host, port: dsn.port, username: dsn.user, password: dsn.password, database: dsn.database,
-                tls: .disable), id: 9, logger: logger)
-        do {
-            let value = try await body(connection)
-            try? await connection.close()
-            return value
-        } catch {
-            try? await connection.close()
-            throw error
-        }
-    }
-
-    static func scalar(_ dsn: PostgresDSN, _ sql: String) async throws -> Int64 {
-        try await withConnection(dsn) { connection in
-            var logger = Logger(label: "test")
-            logger.logLevel = .critical
-            var value: Int64 = -1
-            for try await v in try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger).decode(
-                Int64.self)
-            {
-                value = v
-            }
-            return value
-        }
-    }
-
     /// Prepared transactions of every primary (of `requests` only, when given: the gid ends with
     /// the request's id; phase two of acknowledged transfers may still be on its way).
     static func preparedLeft(_ deployment: PostgresDeployment, requests: [UInt64]? = nil) async throws -> Int64 {
@@ -274,12 +241,12 @@ struct TwoPhaseIntegrationTests {
                 for leg in request.legs {
                     let dsn = deployment.regions[placement.region(of: leg.account)].primary
                     #expect(
-                        try await Self.scalar(dsn, "SELECT balance FROM accounts WHERE id = \(leg.account)")
+                        try await scalar(dsn, "SELECT balance FROM accounts WHERE id = \(leg.account)")
                             == Self.initialBalance)
                 }
                 for region in deployment.regions {
                     #expect(
-                        try await Self.scalar(region.primary, "SELECT count(*) FROM ledger WHERE id = \(request.id)")
+                        try await scalar(region.primary, "SELECT count(*) FROM ledger WHERE id = \(request.id)")
                             == 0)
                 }
             }
@@ -315,13 +282,13 @@ struct TwoPhaseIntegrationTests {
                 let debit = try #require(request.legs.first { $0.isDebit })
                 let debitRegion = placement.region(of: debit.account)
                 #expect(
-                    try await Self.scalar(
+                    try await scalar(
                         deployment.regions[debitRegion].primary, "SELECT count(*) FROM ledger WHERE id = \(request.id)")
                         == 1)
                 for leg in request.legs {
                     let dsn = deployment.regions[placement.region(of: leg.account)].primary
                     #expect(
-                        try await Self.scalar(dsn, "SELECT balance FROM accounts WHERE id = \(leg.account)")
+                        try await scalar(dsn, "SELECT balance FROM accounts WHERE id = \(leg.account)")
                             == Self.initialBalance + leg.amount)
                 }
             }
@@ -386,11 +353,11 @@ struct TwoPhaseIntegrationTests {
             }
             // The oracle persisted its bound in the home region before it served a timestamp,
             // and every ledger row's ts is below it.
-            let limit = try await Self.scalar(deployment.regions[0].primary, "SELECT max(limit_ms) FROM l2_tso")
+            let limit = try await scalar(deployment.regions[0].primary, "SELECT max(limit_ms) FROM l2_tso")
             #expect(limit > 0)
             for region in deployment.regions {
                 #expect(
-                    try await Self.scalar(region.primary, "SELECT count(*) FROM ledger WHERE (ts >> 18) >= \(limit)")
+                    try await scalar(region.primary, "SELECT count(*) FROM ledger WHERE (ts >> 18) >= \(limit)")
                         == 0)
             }
             let report = try await backend.audit(
@@ -432,7 +399,7 @@ struct TwoPhaseIntegrationTests {
             for leg in request.legs {
                 let dsn = deployment.regions[placement.region(of: leg.account)].primary
                 #expect(
-                    try await Self.scalar(dsn, "SELECT balance FROM accounts WHERE id = \(leg.account)")
+                    try await scalar(dsn, "SELECT balance FROM accounts WHERE id = \(leg.account)")
                         == Self.initialBalance + leg.amount)
             }
         }
