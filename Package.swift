@@ -239,11 +239,15 @@ let package = Package(
             ]
         ),
 
+        // jemalloc's start-up options for the `layerbench` executable (its `malloc_conf`).
+        .target(name: "JemallocConfig"),
+
         // The command line: a thin executable over the libraries, linked with jemalloc.
         .executableTarget(
             name: "layerbench",
             dependencies: [
                 "CJemalloc",
+                "JemallocConfig",
                 "Storage",
                 "Runtime",
                 "Distributed",

@@ -1,4 +1,5 @@
 import CJemalloc
+import JemallocConfig
 
 /// Reads jemalloc's statistics through `mallctl`: the proof that jemalloc is the allocator of
 /// this executable, and the memory figures a run reports.
@@ -9,6 +10,23 @@ enum Jemalloc {
         var size = MemoryLayout<UnsafePointer<CChar>?>.size
         guard mallctl("version", &pointer, &size, nil, 0) == 0, let pointer else { return "unavailable" }
         return String(cString: pointer)
+    }
+
+    /// The options this executable gives jemalloc (`malloc_conf`).
+    static var configured: String { String(cString: layerbench_jemalloc_conf()) }
+
+    /// The page decay jemalloc runs with, read back from it (`opt.dirty_decay_ms`,
+    /// `opt.muzzy_decay_ms`): "dirty_decay_ms 1000, muzzy_decay_ms 0".
+    static var decay: String {
+        func read(_ name: String) -> Int? {
+            var value = 0
+            var size = MemoryLayout<Int>.size
+            return mallctl(name, &value, &size, nil, 0) == 0 ? value : nil
+        }
+        guard let dirty = read("opt.dirty_decay_ms"), let muzzy = read("opt.muzzy_decay_ms") else {
+            return "unavailable"
+        }
+        return "dirty_decay_ms \(dirty), muzzy_decay_ms \(muzzy)"
     }
 
     /// Bytes allocated by the application, and bytes of physically resident pages.

@@ -153,7 +153,10 @@ struct RunCommand: AsyncParsableCommand {
         var run = RunResult(
             specName: workload.name, runID: runID, startedAt: startedAt, spec: workload.canonicalYAML,
             machine: MachineInfo.current(),
-            versions: ["layerbench": layerBenchVersion, "swift": swiftVersion, "jemalloc": Jemalloc.version],
+            versions: [
+                "layerbench": layerBenchVersion, "swift": swiftVersion, "jemalloc": Jemalloc.version,
+                "jemalloc_options": Jemalloc.decay,
+            ],
             shard: "\(parsedShard.index + 1)/\(parsedShard.count)", variants: results)
         // Each class's p50 next to its critical-path minimum, into run.json as well as summary.md.
         run.latencyFidelity = LatencyFidelity.compute(run)

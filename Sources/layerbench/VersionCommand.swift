@@ -10,6 +10,7 @@ struct VersionCommand: ParsableCommand {
         print("layerbench \(layerBenchVersion)")
         print("swift \(swiftVersion)")
         print("jemalloc \(Jemalloc.version)")
+        print("jemalloc malloc_conf \"\(Jemalloc.configured)\", in effect: \(Jemalloc.decay)")
         if let stats = Jemalloc.stats() {
             print("jemalloc allocated \(stats.allocated) bytes, resident \(stats.resident) bytes")
         }

@@ -7,6 +7,14 @@ import Testing
 extension CLISuites {
     @Suite("CLI: validation, exit codes and report paths")
     struct ValidationCLITests {
+        @Test("jemalloc runs with the executable's page decay (1 s dirty, no muzzy), read back from jemalloc")
+        func jemallocDecay() async throws {
+            let result = try await CLI.run(["version"])
+            #expect(result.status == 0, "\(result.output)")
+            // jemalloc's defaults are 10,000 ms dirty: a resident figure would count freed pages.
+            #expect(result.stdout.contains("in effect: dirty_decay_ms 1000, muzzy_decay_ms 0"), "\(result.stdout)")
+        }
+
         @Test("a shard that gets no client is refused with exit 1 before any work")
         func emptyShard() async throws {
             let scratch = try CLI.scratch()
