@@ -157,16 +157,8 @@ public struct PgbenchRunner: Sendable {
 extension PostgresBackend {
     /// Creates what ``PgbenchRunner``'s script needs on `dsn` (the ledger id sequence).
     public static func preparePgbench(_ dsn: PostgresDSN) async throws {
-        var logger = Logger(label: "layerbench.pgbench")
-        logger.logLevel = .critical
-        let connection = try await PostgresConnection.connect(
-            configuration: connectionConfiguration(dsn), id: 2, logger: logger)
-        do {
-            try await connection.query(PostgresQuery(unsafeSQL: PgbenchRunner.setupSQL), logger: logger)
-        } catch {
-            try? await connection.close()
-            throw error
+        try await withConnection(to: dsn) { connection in
+            try await connection.query(PostgresQuery(unsafeSQL: PgbenchRunner.setupSQL), logger: quietLogger)
         }
-        try? await connection.close()
     }
 }

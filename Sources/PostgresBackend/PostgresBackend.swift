@@ -137,8 +137,7 @@ public final class PostgresBackend: Backend {
         deploymentState = Mutex(deployment)
         placement = Mutex(nil)
         clock = configuration.clock
-        var logger = Logger(label: "layerbench.postgres")
-        logger.logLevel = .critical
+        let logger = Self.quietLogger
         self.logger = logger
         nodes = deployment.regions.map { NodeID(region: $0.name, replica: 0) }
         nodeCounters = deployment.regions.map { _ in PostgresNodeCounters() }
@@ -180,8 +179,18 @@ public final class PostgresBackend: Backend {
     func withConnection<T: Sendable>(
         _ dsn: PostgresDSN, _ body: (PostgresConnection) async throws -> T
     ) async throws -> T {
+        try await Self.withConnection(to: dsn, logger: logger, body)
+    }
+
+    /// One connection to `dsn` outside any pool (no TLS), closed after `body` returns or throws:
+    /// for the load, the audit, tools and tests. Logs through `logger` (nothing by default).
+    @discardableResult
+    public static func withConnection<T: Sendable>(
+        to dsn: PostgresDSN, logger: Logger = PostgresBackend.quietLogger,
+        _ body: (PostgresConnection) async throws -> T
+    ) async throws -> T {
         let connection = try await PostgresConnection.connect(
-            configuration: Self.connectionConfiguration(dsn), id: 1, logger: logger)
+            configuration: connectionConfiguration(dsn), id: 1, logger: logger)
         do {
             let value = try await body(connection)
             try? await connection.close()
@@ -191,6 +200,13 @@ public final class PostgresBackend: Backend {
             throw error
         }
     }
+
+    /// A logger that prints only critical messages.
+    public static let quietLogger: Logger = {
+        var logger = Logger(label: "layerbench.postgres")
+        logger.logLevel = .critical
+        return logger
+    }()
 
     var deploymentRegions: [PostgresDeployment.Region] { deployment.regions }
 

@@ -37,11 +37,6 @@ struct FailoverIntegrationTests {
     /// Transfers each client runs; client 0 crashes the primary after `crashAfter` of its own.
     static let perClient = 40
     static let crashAfter = 15
-    static let quiet: Logger = {
-        var logger = Logger(label: "failover-test")
-        logger.logLevel = .critical
-        return logger
-    }()
 
     static func configuration(
         replication: EngineConfiguration.Replication, poolSize: Int = 8
@@ -238,11 +233,12 @@ struct FailoverIntegrationTests {
     func queuedTransferEndsAtFailover() async throws {
         try await Self.withCluster(async: false, poolSize: 1) { backend, deployment in
             let primary = deployment.regions[0].primary
-            try await withConnection(primary) { blocker in
+            try await PostgresBackend.withConnection(to: primary) { blocker in
                 // The blocker holds account 0's row: transfer A (0 -> 1) waits for it on the pool's
                 // only connection, and transfer B (2 -> 3) waits for a lease behind A.
-                _ = try await blocker.query("BEGIN", logger: Self.quiet)
-                _ = try await blocker.query("SELECT balance FROM accounts WHERE id = 0 FOR UPDATE", logger: Self.quiet)
+                _ = try await blocker.query("BEGIN", logger: PostgresBackend.quietLogger)
+                _ = try await blocker.query(
+                    "SELECT balance FROM accounts WHERE id = 0 FOR UPDATE", logger: PostgresBackend.quietLogger)
                 let a = Pending(backend, TransferRequest(id: 1, from: 0, to: 1, amount: 5, clientRegion: 0))
                 #expect(
                     try await Self.eventually {

@@ -29,33 +29,13 @@ func withLoadedBackend(
     try await cluster.down()
 }
 
-/// One connection to `dsn` outside any pool, closed after `body`.
-func withConnection<T: Sendable>(
-    _ dsn: PostgresDSN, _ body: (PostgresConnection) async throws -> T
-) async throws -> T {
-    var logger = Logger(label: "test")
-    logger.logLevel = .critical
-    let connection = try await PostgresConnection.connect(
-        configuration: .init(
-            host: dsn.host, port: dsn.port, username: dsn.user, password: dsn.password, database: dsn.database,
-            tls: .disable), id: 9, logger: logger)
-    do {
-        let value = try await body(connection)
-        try? await connection.close()
-        return value
-    } catch {
-        try? await connection.close()
-        throw error
-    }
-}
-
 /// The single integer `sql` returns on `dsn` (-1 when it returns no row).
 func scalar(_ dsn: PostgresDSN, _ sql: String) async throws -> Int64 {
-    try await withConnection(dsn) { connection in
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
+    try await PostgresBackend.withConnection(to: dsn) { connection in
         var value: Int64 = -1
-        for try await v in try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger).decode(
+        for try await v in try await connection.query(
+            PostgresQuery(unsafeSQL: sql), logger: PostgresBackend.quietLogger
+        ).decode(
             Int64.self)
         {
             value = v

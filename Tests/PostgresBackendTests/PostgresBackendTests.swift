@@ -67,21 +67,6 @@ struct PostgresBackendTests {
         try await cluster.down()
     }
 
-    /// One connection to `dsn` for the test's own statements.
-    @discardableResult
-    static func withConnection<T: Sendable>(
-        _ dsn: PostgresDSN, _ body: (PostgresConnection) async throws -> T
-    ) async throws -> T {
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
-        let connection = try await PostgresConnection.connect(
-            configuration: .init(
-                host: dsn.host, port: dsn.port, username: dsn.user, password: dsn.password, database: dsn.database,
-                tls: .disable), id: 7, logger: logger)
-        defer { Task { try? await connection.close() } }
-        return try await body(connection)
-    }
-
     static func scalar(_ connection: PostgresConnection, _ sql: String) async throws -> Int64 {
         var logger = Logger(label: "test")
         logger.logLevel = .critical
@@ -158,14 +143,14 @@ struct PostgresBackendTests {
             let primary = deployment.regions[0].primary
             var logger = Logger(label: "test")
             logger.logLevel = .critical
-            let result = try await Self.withConnection(primary) { blocker in
+            let result = try await PostgresBackend.withConnection(to: primary) { blocker in
                 // The blocker updates account 1 and holds its row lock.
                 try await blocker.query("BEGIN", logger: logger)
                 try await blocker.query("UPDATE accounts SET balance = balance + 5 WHERE id = 1", logger: logger)
                 let transfer = Task { await backend.transfer(TransferRequest(id: 1, from: 1, to: 2, amount: 7)) }
                 // Wait (bounded) until the transfer waits for the blocker's row lock.
                 // (Observed from a third connection: statistics views are snapshots per transaction.)
-                let waiting = try await Self.withConnection(primary) { observer in
+                let waiting = try await PostgresBackend.withConnection(to: primary) { observer in
                     var waiting: Int64 = 0
                     for _ in 0..<3_000 where waiting == 0 {
                         waiting = try await Self.scalar(observer, "SELECT count(*) FROM pg_locks WHERE NOT granted")
@@ -265,7 +250,7 @@ struct PostgresBackendTests {
             }
             // Only the unknown account reached the server (a read, then ROLLBACK): nothing written.
             #expect(backend.counters().totals["pg_commits"] == 0)
-            try await Self.withConnection(deployment.regions[0].primary) { connection in
+            try await PostgresBackend.withConnection(to: deployment.regions[0].primary) { connection in
                 let ledgerRows = try await Self.scalar(connection, "SELECT count(*) FROM ledger")
                 let changed = try await Self.scalar(connection, "SELECT count(*) FROM accounts WHERE balance <> 100")
                 #expect(ledgerRows == 0)
@@ -289,7 +274,7 @@ struct PostgresBackendTests {
             }
             var logger = Logger(label: "test")
             logger.logLevel = .critical
-            try await Self.withConnection(deployment.regions[0].primary) { connection in
+            try await PostgresBackend.withConnection(to: deployment.regions[0].primary) { connection in
                 try await connection.query("DELETE FROM ledger WHERE id = 7", logger: logger)
             }
             let report = try await backend.audit(
@@ -315,7 +300,7 @@ extension PostgresBackendTests {
         let measured = try await PgbenchRunner().run(
             dsn: primary, accounts: 1_000, clients: 4, seconds: 1, isolation: .readCommitted,
             amount: WorkloadSpec.AmountRange(min: 1, max: 10), maxTries: 10, kind: kind)
-        let ledgerRows = try await withConnection(primary) { connection in
+        let ledgerRows = try await PostgresBackend.withConnection(to: primary) { connection in
             try await scalar(connection, "SELECT count(*) FROM ledger")
         }
         return (measured, ledgerRows)
