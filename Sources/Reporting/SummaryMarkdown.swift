@@ -135,11 +135,26 @@ public enum SummaryMarkdown {
                 ], rows, rightAligned: Set(1...8))
             + [
                 "pgbench ran right after the variant's measured phase, on the same server and accounts, with the "
-                    + "same clients, duration and isolation, and an equivalent custom script (BEGIN; SELECT ... FOR "
-                    + "UPDATE of both accounts in key order; two UPDATEs; the ledger INSERT; END), prepared "
-                    + "statements (-M prepared). Commands:",
+                    + "same clients, duration and isolation, prepared statements (-M prepared) and the custom "
+                    + "script below (the same transaction as LayerBench's). Commands:",
                 "",
-            ] + commands + [""]
+            ] + commands + [""] + scripts(run)
+    }
+
+    /// The custom scripts pgbench ran (each distinct one once), as code blocks.
+    static func scripts(_ run: RunResult) -> [String] {
+        var seen: [String] = []
+        for variant in run.variants {
+            if let script = variant.pgbench?.script, !seen.contains(script) { seen.append(script) }
+        }
+        var lines: [String] = []
+        for script in seen {
+            let title = seen.count > 1 ? "Script (`transfer.sql`, one of \(seen.count)):" : "Script (`transfer.sql`):"
+            var body = script.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            while body.last?.isEmpty == true { body.removeLast() }
+            lines += [title, "", "```"] + body + ["```", ""]
+        }
+        return lines
     }
 
     static func errorsBySQLSTATE(_ run: RunResult) -> [String] {

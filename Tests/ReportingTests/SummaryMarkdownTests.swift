@@ -89,3 +89,22 @@ struct ProgressLineWidthTests {
         #expect(ProgressLine.fit(line, width: 0).count == 200)
     }
 }
+
+@Suite("summary.md: side by side with pgbench")
+struct PgbenchSectionTests {
+    @Test("the section quotes the script pgbench ran, not a fixed description of another one")
+    func quotesTheScript() {
+        var run = SyntheticRun.standard
+        let script =
+            "\\set a random(0, :naccounts - 1)\nBEGIN ISOLATION LEVEL READ COMMITTED;\nSELECT lb_participate(1);\nEND;\n"
+        run.variants[0].pgbench = PgbenchResult(
+            clients: 16, threads: 2, durationSeconds: 10, transactions: 1_000, failedTransactions: 0, tps: 100,
+            latencyAverageMs: 2, latencyStddevMs: nil, command: "pgbench -M prepared -f transfer.sql", script: script)
+        let summary = SummaryMarkdown.render(run)
+        #expect(summary.contains("## Side by side with pgbench"))
+        #expect(summary.contains("SELECT lb_participate(1);"), "\(summary)")
+        // The statements-by-statements description belongs to the other script only.
+        #expect(!summary.contains("two UPDATEs; the ledger INSERT"))
+        #expect(summary.contains("`pgbench -M prepared -f transfer.sql`"))
+    }
+}
